@@ -1,0 +1,1 @@
+//! cachee-bench (under construction).

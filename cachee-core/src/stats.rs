@@ -1,0 +1,62 @@
+//! Counters.
+
+use core::ops::Add;
+
+/// Counters of one shard (or, from [`Cache::stats`](crate::Cache::stats), of all).
+///
+/// Hits and misses are counted by lock-free readers in per-thread stripes; the other
+/// counters by writers under the shard lock. All are exact when the cache is quiet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardStats {
+    /// Reads that found a live entry.
+    pub hits: u64,
+    /// Reads that found nothing (or an expired entry).
+    pub misses: u64,
+    /// Entries written for keys that were absent.
+    pub inserts: u64,
+    /// Entries rewritten for keys that were present.
+    pub updates: u64,
+    /// Entries removed by `remove`.
+    pub removes: u64,
+    /// Entries evicted to make room.
+    pub evictions: u64,
+    /// Expired entries collected.
+    pub expirations: u64,
+    /// Writes refused for lack of room.
+    pub rejected: u64,
+    /// Shard locks taken over from a dead owner (followed by a repair of the shard).
+    pub recoveries: u64,
+    /// Resident entries.
+    pub entries: u64,
+}
+
+impl Add for ShardStats {
+    type Output = ShardStats;
+    fn add(self, o: ShardStats) -> ShardStats {
+        ShardStats {
+            hits: self.hits + o.hits,
+            misses: self.misses + o.misses,
+            inserts: self.inserts + o.inserts,
+            updates: self.updates + o.updates,
+            removes: self.removes + o.removes,
+            evictions: self.evictions + o.evictions,
+            expirations: self.expirations + o.expirations,
+            rejected: self.rejected + o.rejected,
+            recoveries: self.recoveries + o.recoveries,
+            entries: self.entries + o.entries,
+        }
+    }
+}
+
+impl ShardStats {
+    /// `hits / (hits + misses)`, or 0 with no reads.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! cachee-shm (under construction).

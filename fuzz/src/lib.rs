@@ -1,0 +1,1 @@
+//! fuzz (under construction).
