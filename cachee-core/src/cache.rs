@@ -54,6 +54,17 @@ pub trait Hooks {
         spin_hint();
         true
     }
+
+    /// A number that differs between threads (and processes) running at the same
+    /// time; it picks the statistics stripe the calling thread counts hits in, so that
+    /// concurrent readers do not write the same cache line. The default derives it
+    /// from the address of the caller's stack (thread stacks are megabytes apart, and
+    /// randomised per process). Embedders with thread-local storage can do better.
+    #[inline(always)]
+    fn stripe_hint(&self) -> usize {
+        let probe = 0u8;
+        (&probe as *const u8).addr() >> 21
+    }
 }
 
 /// Hooks for a single process with no clock (TTLs unavailable).
@@ -258,19 +269,16 @@ impl<R: Region, H: Hooks> Cache<R, H> {
         )
     }
 
-    /// Which statistics stripe this thread counts in: derived from the address of its
-    /// stack, which differs between threads (and, thanks to address-space
-    /// randomisation, usually between processes), so concurrent readers rarely share a
-    /// counter line.
+    /// Which statistics stripe this thread counts in (see [`Hooks::stripe_hint`]).
     #[inline(always)]
     fn stripe(&self) -> usize {
-        let n = self.l.p.stripes as usize;
+        let n = self.l.p.stripes;
         if n == 1 {
             return 0;
         }
-        let probe = 0u8;
-        let a = (&probe as *const u8).addr() >> 16;
-        (a.wrapping_mul(0x9e37_79b9) >> 7) & (n - 1)
+        // Fibonacci hashing: consecutive hints land far apart.
+        let h = (self.hooks.stripe_hint() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> (64 - n.trailing_zeros())) as usize
     }
 
     fn expiry_for(&self, ttl: Option<u64>) -> Result<Expiry, Error> {
@@ -343,8 +351,6 @@ impl<R: Region, H: Hooks> Cache<R, H> {
     ) -> Result<Found, Error> {
         self.check_key(key)?;
         let (m, p) = self.locate(key);
-        let l = &self.l;
-        let checksums = l.checksums();
         for _ in 0..READ_ATTEMPTS {
             let e1 = m.epoch(Ordering::Acquire);
             if e1 & 1 != 0 {
@@ -352,38 +358,7 @@ impl<R: Region, H: Hooks> Cache<R, H> {
                 continue;
             }
             let step = m.find(p, |loc_raw| {
-                let loc = l.unpack(loc_raw);
-                let class = m.page_class(loc.page, Ordering::Relaxed)?;
-                let g = l.geom[class];
-                if loc.idx >= g.nslots {
-                    return None;
-                }
-                let e = m.slot_off(class, loc);
-                let buf = out.as_deref_mut();
-                match entry::read(
-                    &self.region,
-                    e,
-                    g.slot as usize,
-                    KeyArg::Match(key),
-                    checksums,
-                    buf,
-                ) {
-                    Read::Hit {
-                        version,
-                        vlen,
-                        expiry,
-                        ..
-                    } => Some(Step::Hit {
-                        loc,
-                        loc_raw,
-                        version,
-                        vlen,
-                        expiry,
-                    }),
-                    Read::TooSmall { vlen, .. } => Some(Step::TooSmall(vlen)),
-                    Read::Torn => Some(Step::Torn),
-                    Read::Other | Read::Corrupt => None,
-                }
+                self.read_candidate(&m, loc_raw, key, out.as_deref_mut())
             });
             match step {
                 None => break,
@@ -431,11 +406,113 @@ impl<R: Region, H: Hooks> Cache<R, H> {
         Ok(Found::Miss)
     }
 
+    /// Reads the slot a matching index tag points at. Kept out of line so that the
+    /// common miss path (no tag match) stays small.
+    #[inline(never)]
+    fn read_candidate(
+        &self,
+        m: &ShardMem<'_, R>,
+        loc_raw: u32,
+        key: &[u8],
+        out: Option<&mut [u8]>,
+    ) -> Option<Step> {
+        let l = &self.l;
+        let loc = l.unpack(loc_raw);
+        let class = m.page_class(loc.page, Ordering::Relaxed)?;
+        let g = l.geom[class];
+        if loc.idx >= g.nslots {
+            return None;
+        }
+        let e = m.slot_off(class, loc);
+        // A hit will look at the page's reference bitmap: fetch it alongside the entry.
+        self.region
+            .prefetch(m.ref_word(loc) / crate::sync::WORD_BYTES, 8);
+        let slot = g.slot as usize;
+        let read = match out {
+            Some(buf) if !l.checksums() => match entry::read_plain(&self.region, e, slot, key, buf)
+            {
+                Some(read) => read,
+                None => entry::read(&self.region, e, slot, KeyArg::Match(key), false, Some(buf)),
+            },
+            out => entry::read(
+                &self.region,
+                e,
+                slot,
+                KeyArg::Match(key),
+                l.checksums(),
+                out,
+            ),
+        };
+        match read {
+            Read::Hit {
+                version,
+                vlen,
+                expiry,
+                ..
+            } => Some(Step::Hit {
+                loc,
+                loc_raw,
+                version,
+                vlen,
+                expiry,
+            }),
+            Read::TooSmall { vlen, .. } => Some(Step::TooSmall(vlen)),
+            Read::Torn => Some(Step::Torn),
+            Read::Other | Read::Corrupt => None,
+        }
+    }
+
     /// Copies the value of `key` into `out` and returns its length, or `None` on a
     /// miss. If `out` is too small, fails with [`Error::BufferTooSmall`] (copying
     /// nothing) so the caller can retry with a larger buffer.
+    ///
+    /// This is the hot path: one hash, one bucket, one entry, and only plain loads and
+    /// stores. Anything unusual (a torn read, an entry with a TTL, checksums, a small
+    /// buffer, a shard whose layout is changing) falls back to the general read path.
     #[inline]
     pub fn get(&self, key: &[u8], out: &mut [u8]) -> Result<Option<usize>, Error> {
+        let l = &self.l;
+        if key.is_empty() || key.len() > l.p.max_key as usize || l.checksums() {
+            return self.get_general(key, out);
+        }
+        let (m, p) = self.locate(key);
+        let e1 = m.epoch(Ordering::Acquire);
+        if e1 & 1 != 0 {
+            return self.get_general(key, out);
+        }
+        let found = m.find(p, |loc_raw| {
+            let loc = l.unpack(loc_raw);
+            let class = m.page_class(loc.page, Ordering::Relaxed)?;
+            let g = l.geom[class];
+            if loc.idx >= g.nslots {
+                return None;
+            }
+            let e = m.slot_off(class, loc);
+            // A hit will look at the page's reference bitmap: fetch it alongside.
+            self.region
+                .prefetch(m.ref_word(loc) / crate::sync::WORD_BYTES, 8);
+            match entry::read_plain(&self.region, e, g.slot as usize, key, out) {
+                Some(Read::Other) => None,
+                Some(Read::Hit { vlen, .. }) => Some(Some((loc, vlen))),
+                _ => Some(None),
+            }
+        });
+        match found {
+            None => {
+                m.count_hit(self.stripe(), false);
+                Ok(None)
+            }
+            Some(Some((loc, vlen))) if m.epoch(Ordering::Relaxed) == e1 => {
+                m.touch(loc);
+                m.count_hit(self.stripe(), true);
+                Ok(Some(vlen))
+            }
+            Some(_) => self.get_general(key, out),
+        }
+    }
+
+    #[inline(never)]
+    fn get_general(&self, key: &[u8], out: &mut [u8]) -> Result<Option<usize>, Error> {
         Ok(self.get_entry(key, out)?.map(|h| h.len))
     }
 

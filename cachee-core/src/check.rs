@@ -368,8 +368,8 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         const RING: usize = 2 * MAX_PROBE as usize;
         let mut homes = [[u32::MAX; BUCKET_SLOTS]; RING];
         let fill = |b: u32, row: &mut [u32; BUCKET_SLOTS]| {
-            for f in 1..=BUCKET_SLOTS as u32 {
-                row[f as usize - 1] = self
+            for f in 0..BUCKET_SLOTS as u32 {
+                row[f as usize] = self
                     .slot_home(SlotPos {
                         bucket: b,
                         field: f,
@@ -385,7 +385,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         // window stays aligned when the walk wraps past the last bucket.
         for b in 0..buckets {
             let row = b as usize % RING;
-            for f in 1..=BUCKET_SLOTS as u32 {
+            for f in 0..BUCKET_SLOTS as u32 {
                 let v = m.slot(SlotPos {
                     bucket: b,
                     field: f,
@@ -394,7 +394,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
                     continue;
                 }
                 indexed += 1;
-                if homes[row][f as usize - 1] == u32::MAX {
+                if homes[row][f as usize] == u32::MAX {
                     report(self.problem(
                         None,
                         Some(b),
@@ -450,7 +450,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
             return None;
         }
         let p = l.probe(entry::stored_key_hash(r, &s, l.hash, l.p.seed));
-        (p.tag == v >> l.loc_bits).then_some(p.home)
+        (p.tag == l.slot_tag(v)).then_some(p.home)
     }
 
     /// Rebuilds all of the shard's bookkeeping from its entries. Returns (kept, dropped).

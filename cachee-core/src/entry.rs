@@ -244,25 +244,40 @@ impl Sum {
     }
 }
 
+/// Packs up to one word of bytes (zero-padded) without a library call.
+#[inline(always)]
+fn pack_tail(bytes: &[u8]) -> Word {
+    let mut w = [0u8; WORD_BYTES];
+    for (d, s) in w.iter_mut().zip(bytes) {
+        *d = *s;
+    }
+    Word::from_ne_bytes(w)
+}
+
+/// Unpacks the first `out.len()` (< one word) bytes of `w` without a library call.
+#[inline(always)]
+fn unpack_tail(w: Word, out: &mut [u8]) {
+    for (d, s) in out.iter_mut().zip(w.to_ne_bytes()) {
+        *d = s;
+    }
+}
+
 #[inline(always)]
 fn write_bytes_acc<R: Region + ?Sized, A: Acc>(r: &R, off: usize, data: &[u8], acc: &mut A) {
+    let base = off / WORD_BYTES;
     let mut chunks = data.chunks_exact(WORD_BYTES);
-    let mut o = off;
+    let mut i = base;
     for c in &mut chunks {
-        let mut w = [0u8; WORD_BYTES];
-        w.copy_from_slice(c);
-        let w = Word::from_ne_bytes(w);
+        let w = Word::from_ne_bytes(c.try_into().unwrap_or([0; WORD_BYTES]));
         acc.add(w);
-        region::store(r, o, w, Ordering::Relaxed);
-        o += WORD_BYTES;
+        region::store_idx(r, i, w, Ordering::Relaxed);
+        i += 1;
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut w = [0u8; WORD_BYTES];
-        w[..rest.len()].copy_from_slice(rest);
-        let w = Word::from_ne_bytes(w);
+        let w = pack_tail(rest);
         acc.add(w);
-        region::store(r, o, w, Ordering::Relaxed);
+        region::store_idx(r, i, w, Ordering::Relaxed);
     }
 }
 
@@ -275,29 +290,29 @@ pub(crate) fn read_bytes_acc<R: Region + ?Sized, A: Acc>(
     out: &mut [u8],
     acc: &mut A,
 ) {
+    let base = off / WORD_BYTES;
     let mut chunks = out.chunks_exact_mut(WORD_BYTES);
-    let mut o = off;
+    let mut i = base;
     for c in &mut chunks {
-        let w = region::load(r, o, Ordering::Relaxed);
+        let w = region::load_idx(r, i, Ordering::Relaxed);
         acc.add(w);
         c.copy_from_slice(&w.to_ne_bytes());
-        o += WORD_BYTES;
+        i += 1;
     }
     let rest = chunks.into_remainder();
     if !rest.is_empty() {
-        let w = region::load(r, o, Ordering::Relaxed);
+        let w = region::load_idx(r, i, Ordering::Relaxed);
         acc.add(w);
-        rest.copy_from_slice(&w.to_ne_bytes()[..rest.len()]);
+        unpack_tail(w, rest);
     }
 }
 
 /// Feeds `len` bytes' worth of words at `off` to `acc` without copying them.
 #[inline]
 fn sum_bytes<R: Region + ?Sized, A: Acc>(r: &R, off: usize, len: usize, acc: &mut A) {
-    let mut o = off;
-    while o < off + len {
-        acc.add(region::load(r, o, Ordering::Relaxed));
-        o += WORD_BYTES;
+    let base = off / WORD_BYTES;
+    for i in base..base + len.div_ceil(WORD_BYTES) {
+        acc.add(region::load_idx(r, i, Ordering::Relaxed));
     }
 }
 
@@ -305,24 +320,20 @@ fn sum_bytes<R: Region + ?Sized, A: Acc>(r: &R, off: usize, len: usize, acc: &mu
 #[inline(always)]
 fn key_equal_acc<R: Region + ?Sized, A: Acc>(r: &R, off: usize, key: &[u8], acc: &mut A) -> bool {
     let mut chunks = key.chunks_exact(WORD_BYTES);
-    let mut o = off;
+    let mut i = off / WORD_BYTES;
     for c in &mut chunks {
-        let mut w = [0u8; WORD_BYTES];
-        w.copy_from_slice(c);
-        let stored = region::load(r, o, Ordering::Relaxed);
+        let stored = region::load_idx(r, i, Ordering::Relaxed);
         acc.add(stored);
-        if stored != Word::from_ne_bytes(w) {
+        if stored != Word::from_ne_bytes(c.try_into().unwrap_or([0; WORD_BYTES])) {
             return false;
         }
-        o += WORD_BYTES;
+        i += 1;
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut w = [0u8; WORD_BYTES];
-        w[..rest.len()].copy_from_slice(rest);
-        let stored = region::load(r, o, Ordering::Relaxed);
+        let stored = region::load_idx(r, i, Ordering::Relaxed);
         acc.add(stored);
-        if stored != Word::from_ne_bytes(w) {
+        if stored != pack_tail(rest) {
             return false;
         }
     }
@@ -443,6 +454,45 @@ pub(crate) fn read<R: Region + ?Sized>(
     } else {
         read_with(r, e, slot, key, false, out, &mut NoSum)
     }
+}
+
+/// The common case of a keyed read, straight-line: no checksum, no expiry word, a
+/// short value, a buffer that fits. Returns `None` when the entry is not of that
+/// shape (the caller then takes the general path).
+#[inline(always)]
+pub(crate) fn read_plain<R: Region + ?Sized>(
+    r: &R,
+    e: usize,
+    slot: usize,
+    key: &[u8],
+    out: &mut [u8],
+) -> Option<Read> {
+    let (v1, meta) = load_header(r, e, Ordering::Acquire);
+    if meta.0 & (Meta::HAS_EXPIRY | Meta::LONG) != 0 || v1 & 1 != 0 {
+        return None;
+    }
+    if meta.klen() != key.len() {
+        return Some(Read::Other);
+    }
+    let vlen = (meta.0 & Meta::VLEN_MASK) as usize;
+    let key_off = e + ENTRY_HEADER_BYTES;
+    let value_off = key_off + align8(key.len());
+    if value_off + vlen > e + slot || vlen > out.len() {
+        return None;
+    }
+    if !key_equal_acc(r, key_off, key, &mut NoSum) {
+        return Some(Read::Other);
+    }
+    read_bytes_acc(r, value_off, &mut out[..vlen], &mut NoSum);
+    if !validate(r, e, v1) {
+        return Some(Read::Torn);
+    }
+    Some(Read::Hit {
+        version: v1,
+        klen: key.len(),
+        vlen,
+        expiry: None,
+    })
 }
 
 #[inline(always)]

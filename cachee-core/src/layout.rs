@@ -30,9 +30,9 @@ pub(crate) const MAGIC: [u32; 2] = [
 pub const HEADER_BYTES: usize = 256;
 /// Cache-line size assumed by the layout (alignment of buckets and hot words).
 pub(crate) const LINE: usize = 64;
-/// Bytes per index bucket (one cache line of sixteen `u32` fields).
+/// Bytes per index bucket (one cache line).
 pub(crate) const BUCKET_BYTES: usize = 64;
-/// Entry slots per bucket (field 0 holds the overflow count).
+/// Entry slots per bucket.
 pub(crate) const BUCKET_SLOTS: usize = 15;
 /// Bytes of per-shard header (three lines: reader line, lock line, writer state).
 pub(crate) const SHARD_HEADER_BYTES: usize = 3 * LINE;
@@ -306,6 +306,44 @@ impl Config {
         self.hash = kind;
         self
     }
+
+    /// Smallest region size (in bytes, a multiple of 4 KiB) with which this
+    /// configuration holds at least `entries` entries of `key_len`-byte keys and
+    /// `value_len`-byte values, counting both arena slots and index slots.
+    ///
+    /// Use it together with [`expected_entry`](Self::expected_entry) set to the same
+    /// lengths, so that the index is sized for such entries.
+    pub fn bytes_for(
+        &self,
+        entries: u64,
+        key_len: usize,
+        value_len: usize,
+    ) -> Result<usize, Error> {
+        let fits = |total: usize| -> Result<bool, Error> {
+            match Layout::plan(self, total) {
+                Ok(l) => Ok(l.holds(key_len, value_len) >= entries),
+                Err(Error::RegionTooSmall { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        let per = entry_bytes(key_len.max(1), value_len, self.checksums, false) as u64 + 64;
+        let mut hi = (entries.max(1) * per * 2).max(64 << 10);
+        while !fits(usize::try_from(hi).map_err(|_| Error::InvalidConfig("too many entries"))?)? {
+            hi = hi
+                .checked_mul(2)
+                .ok_or(Error::InvalidConfig("too many entries"))?;
+        }
+        let mut lo = 0u64;
+        while hi - lo > 4096 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid as usize)? {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(hi.div_ceil(4096) as usize * 4096)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -350,6 +388,7 @@ pub(crate) struct Layout {
     pub nclasses: u32,
     pub slot_bits: u32,
     pub loc_bits: u32,
+
     pub first_shard: usize,
     pub shard_stride: usize,
     pub off_classes: usize,
@@ -419,7 +458,7 @@ impl Layout {
         let loc_bits = slot_bits + page_bits;
         if loc_bits > 24 {
             return Err(Error::InvalidConfig(
-                "too many pages per shard for 8-bit index tags; use more shards or larger pages",
+                "too many slots per shard for 24-bit index locations; use more shards",
             ));
         }
         if p.buckets == 0 || p.buckets > (1 << 28) {
@@ -466,6 +505,7 @@ impl Layout {
             nclasses,
             slot_bits,
             loc_bits,
+
             first_shard,
             shard_stride,
             off_classes,
@@ -523,7 +563,7 @@ impl Layout {
         };
         let stripes = match cfg.stat_stripes {
             Some(s) => s,
-            None if total >= 64 << 20 => 8,
+            None if total >= 64 << 20 => 16,
             None if total >= 4 << 20 => 4,
             None => 1,
         };
@@ -615,6 +655,29 @@ impl Layout {
         }
     }
 
+    /// Entries of this shape the layout holds: the smaller of arena slots, index slots
+    /// at full load and the entry cap.
+    pub(crate) fn holds(&self, key_len: usize, value_len: usize) -> u64 {
+        let class = class_of(entry_bytes(
+            key_len.max(1),
+            value_len,
+            self.checksums(),
+            false,
+        ));
+        if class >= self.nclasses as usize {
+            return 0;
+        }
+        let shards = self.p.shards as u64;
+        let arena = self.geom[class].nslots as u64 * self.p.pages as u64 * shards;
+        let index = self.p.buckets as u64 * BUCKET_SLOTS as u64 * shards * 9 / 10;
+        let cap = if self.p.max_live == u32::MAX {
+            u64::MAX
+        } else {
+            self.p.max_live as u64 * shards
+        };
+        arena.min(index).min(cap)
+    }
+
     #[inline(always)]
     pub(crate) fn checksums(&self) -> bool {
         self.p.flags & FLAG_CHECKSUMS != 0
@@ -633,21 +696,6 @@ impl Layout {
     /// Bytes of region the layout uses.
     pub(crate) fn used_bytes(&self) -> usize {
         self.first_shard + self.shard_stride * self.p.shards as usize
-    }
-
-    #[inline(always)]
-    pub(crate) fn loc_ghost(&self) -> u32 {
-        (1u32 << self.loc_bits) - 1
-    }
-
-    #[inline(always)]
-    pub(crate) fn loc_mask(&self) -> u32 {
-        (1u32 << self.loc_bits) - 1
-    }
-
-    #[inline(always)]
-    pub(crate) fn tag_bits(&self) -> u32 {
-        32 - self.loc_bits
     }
 }
 

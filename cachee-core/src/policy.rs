@@ -112,7 +112,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
     /// Resolves a live index slot value to its class, slot offset and decoded entry.
     pub(crate) fn resolve(&self, v: u32) -> Option<(Loc, usize, usize)> {
         let l = &self.c.l;
-        let loc = l.unpack(v & l.loc_mask());
+        let loc = l.unpack(l.slot_loc(v));
         let class = self.m.page_class(loc.page, Ordering::Relaxed)?;
         if loc.idx >= l.geom[class].nslots {
             return None;
@@ -124,11 +124,8 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
     pub(crate) fn find_existing(&self, p: Probe, key: &[u8]) -> Option<Existing> {
         let l = &self.c.l;
         let r = &self.c.region;
-        self.m.walk(p.home, false, |pos, v, dist| {
-            if !l.slot_is_live(v) || v >> l.loc_bits != p.tag {
-                return None;
-            }
-            let (loc, class, e) = self.resolve(v)?;
+        self.m.each_tagged(p, |pos, loc_raw, dist| {
+            let (loc, class, e) = self.resolve(l.slot_value(p.tag, loc_raw))?;
             let (version, meta) = entry::load_header(r, e, Ordering::Relaxed);
             let shape = entry::shape(r, e, l.geom[class].slot as usize, meta, l.checksums())?;
             if version & 1 != 0 || !entry::key_is(r, &shape, key) {
@@ -159,30 +156,17 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
 
     // --- index insertion ------------------------------------------------------------
 
-    /// Finds an index slot for a new key: the first empty or ghost slot in probe order
-    /// (evicting a live entry of the home bucket if there is none). Also reports
+    /// Finds an index slot for a new key (see `ShardMem::free_slot_for`), evicting a
+    /// live entry of the home bucket if the whole probe window is full. Also reports
     /// whether the key's own ghost was seen.
     pub(crate) fn index_reserve(&self, p: Probe) -> Option<(SlotPos, u32, bool)> {
-        let l = &self.c.l;
-        let mut ghost_hit = None;
-        let free = self.m.walk(p.home, true, |pos, v, dist| {
-            if l.slot_is_ghost(v) && v >> l.loc_bits == p.tag && ghost_hit.is_none() {
-                ghost_hit = Some(pos);
-            }
-            (v == 0 || l.slot_is_ghost(v)).then_some((pos, dist))
-        });
-        if let Some((pos, dist)) = free {
-            if let Some(g) = ghost_hit {
-                if g != pos {
-                    self.m.set_slot(g, 0);
-                }
-            }
-            return Some((pos, dist, ghost_hit.is_some()));
+        if let Some(found) = self.m.free_slot_for(p) {
+            return Some(found);
         }
         // The probe window is full of live entries: evict the coldest one of the home
         // bucket to make room (the index, not the arena, is the limit here).
         let mut best: Option<(SlotPos, Loc, usize, u8)> = None;
-        for field in 1..=crate::layout::BUCKET_SLOTS as u32 {
+        for field in 0..crate::layout::BUCKET_SLOTS as u32 {
             let pos = SlotPos {
                 bucket: p.home,
                 field,

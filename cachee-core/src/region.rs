@@ -48,6 +48,35 @@ pub unsafe trait Region {
     fn bytes(&self) -> usize {
         self.words() * WORD_BYTES
     }
+
+    /// Hints that the `bytes` bytes starting at word `i` will be read soon. A hint
+    /// only: it never faults and has no effect on correctness. Default: nothing.
+    #[inline(always)]
+    fn prefetch(&self, i: usize, bytes: usize) {
+        let _ = (i, bytes);
+    }
+}
+
+/// Issues cache-line prefetches for `bytes` bytes from `p`. Prefetching is not a memory
+/// access: it cannot fault and is not part of the memory model.
+#[inline(always)]
+#[allow(unused_variables)]
+fn prefetch_lines(p: *const AtomicWord, bytes: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri), not(cachee_loom)))]
+    {
+        let p = p.cast::<i8>();
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: `_mm_prefetch` only hints the cache; it never dereferences in the
+            // language sense and cannot fault, whatever the address.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(off),
+                )
+            };
+            off += 64;
+        }
+    }
 }
 
 // SAFETY: a slice of atomic words satisfies every clause: indices below `len` are in
@@ -65,6 +94,11 @@ unsafe impl Region for [AtomicWord] {
         // SAFETY: the caller guarantees `i < self.len()`.
         unsafe { self.get_unchecked(i) }
     }
+
+    #[inline(always)]
+    fn prefetch(&self, i: usize, bytes: usize) {
+        prefetch_lines(self.as_ptr().wrapping_add(i), bytes)
+    }
 }
 
 // SAFETY: forwards to an implementation that upholds the contract; the reference keeps
@@ -79,6 +113,11 @@ unsafe impl<R: Region + ?Sized> Region for &R {
     unsafe fn word_unchecked(&self, i: usize) -> &AtomicWord {
         // SAFETY: same precondition as the forwarded call.
         unsafe { (**self).word_unchecked(i) }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, i: usize, bytes: usize) {
+        (**self).prefetch(i, bytes)
     }
 }
 
@@ -179,6 +218,11 @@ unsafe impl Region for ByteRegion<'_> {
         // the lifetime of the borrow, as `from_ptr` requires.
         unsafe { AtomicWord::from_ptr(self.base.as_ptr().add(i).cast::<Word>()) }
     }
+
+    #[inline(always)]
+    fn prefetch(&self, i: usize, bytes: usize) {
+        prefetch_lines(self.base.as_ptr().wrapping_add(i), bytes)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -197,6 +241,22 @@ pub(crate) fn word<R: Region + ?Sized>(r: &R, byte_off: usize) -> &AtomicWord {
     // indices are range-checked against it first), and the layout was checked to fit in
     // `r.words()` when the cache was formatted or attached.
     unsafe { r.word_unchecked(byte_off / WORD_BYTES) }
+}
+
+/// Loads word number `i` (an index, not a byte offset).
+#[inline(always)]
+pub(crate) fn load_idx<R: Region + ?Sized>(r: &R, i: usize, o: Ordering) -> Word {
+    debug_assert!(i < r.words(), "word {i} out of bounds");
+    // SAFETY: as for `word`: indices come from the validated layout.
+    unsafe { r.word_unchecked(i) }.load(o)
+}
+
+/// Stores word number `i`.
+#[inline(always)]
+pub(crate) fn store_idx<R: Region + ?Sized>(r: &R, i: usize, v: Word, o: Ordering) {
+    debug_assert!(i < r.words(), "word {i} out of bounds");
+    // SAFETY: as for `word`: indices come from the validated layout.
+    unsafe { r.word_unchecked(i) }.store(v, o)
 }
 
 #[inline(always)]
@@ -290,19 +350,13 @@ pub(crate) fn store_u64<R: Region + ?Sized>(r: &R, off: usize, v: u64, o: Orderi
 }
 
 /// Copies `out.len()` bytes starting at word-aligned byte offset `off` into `out`.
-#[inline(always)]
 pub(crate) fn read_bytes<R: Region + ?Sized>(r: &R, off: usize, out: &mut [u8]) {
     debug_assert_eq!(off % WORD_BYTES, 0);
-    let mut chunks = out.chunks_exact_mut(WORD_BYTES);
-    let mut o = off;
-    for c in &mut chunks {
-        c.copy_from_slice(&load(r, o, Ordering::Relaxed).to_ne_bytes());
-        o += WORD_BYTES;
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let w = load(r, o, Ordering::Relaxed).to_ne_bytes();
-        rest.copy_from_slice(&w[..rest.len()]);
+    let mut i = off / WORD_BYTES;
+    for c in out.chunks_mut(WORD_BYTES) {
+        let w = load_idx(r, i, Ordering::Relaxed).to_ne_bytes();
+        c.copy_from_slice(&w[..c.len()]);
+        i += 1;
     }
 }
 

@@ -213,10 +213,17 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
         self.s.base + self.l.off_stats + stripe * crate::layout::STRIPE_BYTES
     }
 
+    /// Counts a hit or miss in `stripe`.
+    ///
+    /// A plain load and store, not a read-modify-write: on x86 a locked instruction
+    /// would stall every read behind the previous one's misses. Stripes are chosen per
+    /// thread, so increments are lost only in the rare case of two threads sharing a
+    /// stripe at the same moment.
     #[inline(always)]
     pub(crate) fn count_hit(&self, stripe: usize, hit: bool) {
         let o = self.stripe_off(stripe) + if hit { 0 } else { 8 };
-        region::word(self.r, o).fetch_add(1, Ordering::Relaxed);
+        let w = region::word(self.r, o);
+        w.store(w.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 
     // --- size classes ---------------------------------------------------------------
@@ -375,11 +382,18 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
 
     #[inline(always)]
     fn ref_pos(&self, loc: Loc) -> (usize, u32) {
+        // The bitmap size is a power of two, so this is a mask, not a division.
         let cap = self.l.refmap_bytes * 4;
-        let bit = 2 * (loc.idx as usize % cap);
+        let bit = 2 * (loc.idx as usize & (cap - 1));
         let byte = self.page_base(loc.page) + bit / 8;
         let o = byte - byte % WORD_BYTES;
         (o, ((byte % WORD_BYTES) * 8 + bit % 8) as u32)
+    }
+
+    /// Byte offset of the word holding `loc`'s reference bits.
+    #[inline(always)]
+    pub(crate) fn ref_word(&self, loc: Loc) -> usize {
+        self.ref_pos(loc).0
     }
 
     #[inline(always)]

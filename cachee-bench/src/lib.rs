@@ -1,1 +1,0 @@
-//! cachee-bench (under construction).
