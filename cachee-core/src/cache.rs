@@ -11,7 +11,7 @@ use crate::layout::{Config, Layout, class_of, entry_bytes};
 use crate::policy::{Existing, Locked, init_shard_state};
 use crate::region::Region;
 use crate::shard::{Ctr, Loc, Shard, ShardMem, off, state};
-use crate::stats::ShardStats;
+use crate::stats::{Footprint, ShardStats};
 use crate::sync::{Ordering, Word, mutant, mutants, spin_hint};
 
 /// How many times a read retries after a torn copy before it answers "miss".
@@ -260,7 +260,7 @@ impl<R: Region, H: Hooks> Cache<R, H> {
     }
 
     #[inline(always)]
-    fn locate(&self, key: &[u8]) -> (ShardMem<'_, R>, Probe) {
+    pub(crate) fn locate(&self, key: &[u8]) -> (ShardMem<'_, R>, Probe) {
         let l = &self.l;
         let h = hash_key(l.hash, l.p.seed, key);
         (
@@ -859,6 +859,47 @@ impl<R: Region, H: Hooks> Cache<R, H> {
             .max(1);
         let slot = (l.p.page_size as usize - l.refmap_bytes) / per_page;
         (8, slot.saturating_sub(17))
+    }
+
+    /// Where the region's bytes go per entry when it is full of entries with keys of
+    /// `key_len` and values of `value_len` bytes (no TTL).
+    pub fn footprint(&self, key_len: usize, value_len: usize) -> Footprint {
+        let l = &self.l;
+        let checksums = l.checksums();
+        let entries = l.holds(key_len, value_len);
+        let n = entries.max(1) as f64;
+        let shards = l.p.shards as f64;
+        let class = class_of(entry_bytes(key_len.max(1), value_len, checksums, false));
+        let header = (crate::layout::ENTRY_HEADER_BYTES + if checksums { 8 } else { 0 }) as f64;
+        let index = (l.p.buckets as usize * crate::layout::BUCKET_BYTES) as f64 * shards / n;
+        let pages = l.p.pages as f64 * shards;
+        let (per_page_meta, slots) = match l.geom.get(class) {
+            Some(g) if class < l.nclasses as usize && g.nslots > 0 => {
+                (g.data_off as f64, g.nslots as f64)
+            }
+            _ => (0.0, 1.0),
+        };
+        // Per-page bitmap and state bytes, page tables, then every byte outside pages
+        // and index (region and shard headers, class tables, statistics, alignment).
+        let page_meta = pages * (per_page_meta + crate::layout::PAGE_STATE_BYTES as f64 + 2.0);
+        let outside = l.used_bytes() as f64
+            - pages * l.p.page_size as f64
+            - (l.p.buckets as usize * crate::layout::BUCKET_BYTES) as f64 * shards
+            - pages * (crate::layout::PAGE_STATE_BYTES as f64 + 2.0);
+        let bookkeeping = (page_meta + outside) / n;
+        let _ = slots;
+        let total = l.used_bytes() as f64 / n;
+        let payload = (key_len + value_len) as f64;
+        let rounding = total - payload - header - index - bookkeeping;
+        Footprint {
+            entries,
+            payload,
+            header,
+            index,
+            bookkeeping,
+            rounding,
+            total,
+        }
     }
 
     /// Total bytes of the region the cache uses.

@@ -39,7 +39,11 @@ pub(crate) const SHARD_HEADER_BYTES: usize = 3 * LINE;
 /// Bytes of writer-owned state per size class.
 pub(crate) const CLASS_STATE_BYTES: usize = 48;
 /// Bytes of writer-owned state per page.
-pub(crate) const PAGE_STATE_BYTES: usize = 32;
+pub(crate) const PAGE_STATE_BYTES: usize = 16;
+/// Most slots a page may have (page-state fields are 16 bits).
+pub(crate) const MAX_SLOTS_PER_PAGE: usize = 65_535;
+/// Most pages a shard may have (page links are 16 bits).
+pub(crate) const MAX_PAGES_PER_SHARD: u32 = 65_534;
 /// Bytes per statistics stripe.
 pub(crate) const STRIPE_BYTES: usize = LINE;
 /// Entry header bytes (version word + metadata word).
@@ -58,9 +62,9 @@ pub const MAX_KEY_LEN: usize = 4095;
 /// it in an extra word.
 pub(crate) const SHORT_VALUE_LIMIT: usize = 1 << 18;
 /// How many buckets past its home a key may be placed.
-pub(crate) const MAX_PROBE: u32 = 8;
+pub(crate) const MAX_PROBE: u32 = 16;
 /// Target index load (live slots / all slots), in percent.
-pub(crate) const INDEX_LOAD_PERCENT: usize = 80;
+pub(crate) const INDEX_LOAD_PERCENT: usize = 85;
 /// Most shards a region may have.
 pub const MAX_SHARDS: u32 = 1024;
 
@@ -134,30 +138,42 @@ pub(crate) const fn class_size(c: usize) -> usize {
     }
 }
 
-/// Bytes of the reference bitmap at the start of every page: two bits per slot,
-/// shared by slots whose indices are congruent modulo the bitmap's capacity.
+/// Bytes of the reference bitmap at the start of every page: two bits for each slot
+/// of a page of `slots` slots, as a power of two from 8 bytes to 1/64 of the page.
+/// The bitmap has the same size and place in every page of a region, whatever the
+/// page's size class, so a reader holding a stale location can only ever set a
+/// reference bit. It is sized for the entries the region expects; pages of smaller
+/// entries share bit pairs between slots whose indices are congruent modulo the
+/// bitmap's capacity (a coarser clock, never a wrong result).
 #[inline]
-pub(crate) const fn refmap_bytes(page: usize) -> usize {
-    let b = page / 256;
-    if b < 8 {
+pub(crate) const fn refmap_bytes_for(page: usize, slots: usize) -> usize {
+    let want = (2 * slots).div_ceil(8).next_power_of_two();
+    let max = page / 64;
+    if want < 8 {
         8
-    } else if b > 256 {
-        256
+    } else if want > max {
+        max
     } else {
-        b
+        want
     }
 }
 
-/// Slots of `slot` bytes that fit in a page of `page` bytes, after the reference
-/// bitmap and the state bytes (one per slot, rounded up to 8).
+/// Slots of `slot` bytes that fit in a page of `page` bytes, after a reference
+/// bitmap of `refmap` bytes and the state bytes (one per slot, rounded up to 8).
 #[inline]
-pub(crate) const fn slots_per_page(page: usize, slot: usize) -> usize {
-    let avail = page - refmap_bytes(page);
-    let mut n = avail / (slot + 1);
-    while n > 0 && align8(n) + n * slot > avail {
+pub(crate) const fn slots_per_page(page: usize, slot: usize, refmap: usize) -> usize {
+    let avail = page - refmap;
+    let mut n = avail / slot;
+    while n > 0 && state_bytes(n) + n * slot > avail {
         n -= 1;
     }
     n
+}
+
+/// Bytes of slot states for `n` slots: two bits each, rounded up to 8 bytes.
+#[inline]
+pub(crate) const fn state_bytes(n: usize) -> usize {
+    align8(n.div_ceil(4))
 }
 
 #[inline]
@@ -319,9 +335,17 @@ impl Config {
         key_len: usize,
         value_len: usize,
     ) -> Result<usize, Error> {
+        // Keys spread over shards by hash, so the fullest shard gets more than its
+        // share: ask each shard for its share plus four standard deviations.
         let fits = |total: usize| -> Result<bool, Error> {
             match Layout::plan(self, total) {
-                Ok(l) => Ok(l.holds(key_len, value_len) >= entries),
+                Ok(l) => {
+                    let shards = l.p.shards as u64;
+                    let share = entries.div_ceil(shards);
+                    // (The entry cap is exact per shard; no slack beyond it.)
+                    let need = (share + 4 * share.isqrt() + 8).min(l.p.max_live as u64);
+                    Ok(l.holds(key_len, value_len) / shards >= need)
+                }
                 Err(Error::RegionTooSmall { .. }) => Ok(false),
                 Err(e) => Err(e),
             }
@@ -376,6 +400,7 @@ pub(crate) struct Params {
     pub max_live: u32,
     pub seed: u64,
     pub hash: u32,
+    pub refmap: u32,
 }
 
 /// Everything a handle needs to find its way around a region; derived from [`Params`].
@@ -431,7 +456,10 @@ impl Layout {
         let checksums = p.flags & FLAG_CHECKSUMS != 0;
         let max_entry = entry_bytes(p.max_key as usize, p.max_value as usize, checksums, true);
         let top_class = class_of(max_entry);
-        let refmap = refmap_bytes(page);
+        let refmap = p.refmap as usize;
+        if !refmap.is_power_of_two() || refmap < 8 || refmap > page / 64 {
+            return Err(Error::InvalidConfig("reference bitmap size out of range"));
+        }
         if top_class >= MAX_CLASSES || class_size(top_class) + 8 + refmap > page {
             return Err(Error::InvalidConfig(
                 "the largest entry (max key + max value + headers) does not fit in one page",
@@ -441,11 +469,11 @@ impl Layout {
         let mut geom = [ClassGeom::default(); MAX_CLASSES];
         for (c, g) in geom.iter_mut().enumerate().take(nclasses as usize) {
             let slot = class_size(c);
-            let nslots = slots_per_page(page, slot);
+            let nslots = slots_per_page(page, slot, refmap).min(MAX_SLOTS_PER_PAGE);
             *g = ClassGeom {
                 slot: slot as u32,
                 nslots: nslots as u32,
-                data_off: (refmap + align8(nslots)) as u32,
+                data_off: (refmap + state_bytes(nslots)) as u32,
             };
         }
         let max_slots = geom[0].nslots as usize;
@@ -453,6 +481,11 @@ impl Layout {
         // Page numbers 0..pages; the all-ones page number marks a ghost slot.
         if p.pages < 1 {
             return Err(Error::InvalidConfig("a shard needs at least one page"));
+        }
+        if p.pages > MAX_PAGES_PER_SHARD {
+            return Err(Error::InvalidConfig(
+                "more than 65,534 pages per shard; use more shards or larger pages",
+            ));
         }
         let page_bits = bits_for(p.pages as usize + 1);
         let loc_bits = slot_bits + page_bits;
@@ -533,10 +566,33 @@ impl Layout {
         let mut min_page = (class_size(class_of(max_entry)) + 16)
             .next_power_of_two()
             .max(MIN_PAGE_SIZE);
-        if class_size(class_of(max_entry)) + 8 + refmap_bytes(min_page) > min_page {
+        while class_size(class_of(max_entry)) + 16 + min_page / 64 > min_page {
             min_page *= 2;
         }
         let avail = total.saturating_sub(HEADER_BYTES + 4096);
+        let stripes = match cfg.stat_stripes {
+            Some(s) => s,
+            None if total >= 64 << 20 => 16,
+            None if total >= 4 << 20 => 4,
+            None => 1,
+        };
+        let shards = match cfg.shards {
+            Some(s) => s,
+            None => {
+                // About one shard per 4 MiB, each with room for at least 64 of the
+                // smallest pages the maximum entry allows; at most 256.
+                let by_size = (avail / (4 << 20)).max(1);
+                let by_pages = (avail / (64 * min_page)).max(1);
+                let s = by_size.min(by_pages).min(256);
+                1u32 << (usize::BITS - 1 - s.leading_zeros())
+            }
+        };
+        if shards == 0 || !shards.is_power_of_two() || shards > MAX_SHARDS {
+            return Err(Error::InvalidConfig(
+                "shards must be a power of two from 1 to 1024",
+            ));
+        }
+        let per_shard_bytes = avail / shards as usize;
         let page = match cfg.page_size {
             Some(p) => {
                 if !p.is_power_of_two() || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&p) {
@@ -552,40 +608,21 @@ impl Layout {
                 p
             }
             None => {
-                // 32 KiB pages, unless the largest entry needs more, or the region is so
-                // small that it would hold fewer than 16 pages.
+                // 32 KiB pages, unless the largest entry needs more, or a shard would
+                // have fewer than 64 pages (every size class in use needs pages of
+                // its own, and fewer, larger pages make class changes coarser).
                 let mut p = min_page.max(32 << 10);
-                while p > min_page && avail / p < 16 {
+                while p > min_page && per_shard_bytes / p < 64 {
                     p /= 2;
                 }
                 p
             }
         };
-        let stripes = match cfg.stat_stripes {
-            Some(s) => s,
-            None if total >= 64 << 20 => 16,
-            None if total >= 4 << 20 => 4,
-            None => 1,
-        };
-        let shards = match cfg.shards {
-            Some(s) => s,
-            None => {
-                // About one shard per 4 MiB, each with at least 16 pages, at most 256.
-                let by_size = (avail / (4 << 20)).max(1);
-                let by_pages = (avail / (16 * page)).max(1);
-                let s = by_size.min(by_pages).min(256);
-                1u32 << (usize::BITS - 1 - s.leading_zeros())
-            }
-        };
-        if shards == 0 || !shards.is_power_of_two() || shards > MAX_SHARDS {
-            return Err(Error::InvalidConfig(
-                "shards must be a power of two from 1 to 1024",
-            ));
-        }
         let (ek, ev) = cfg.expected_entry;
         let expected_class = class_of(entry_bytes(ek.max(1), ev, checksums, false));
         let expected_class = expected_class.min(class_of(max_entry));
-        let per_page_expected = slots_per_page(page, class_size(expected_class)).max(1);
+        let refmap = refmap_bytes_for(page, slots_per_page(page, class_size(expected_class), 8));
+        let per_page_expected = slots_per_page(page, class_size(expected_class), refmap).max(1);
         let max_live = match cfg.max_entries {
             None => u32::MAX,
             Some(n) => {
@@ -610,6 +647,7 @@ impl Layout {
             max_live,
             seed: cfg.seed,
             hash: cfg.hash.to_raw(),
+            refmap: refmap as u32,
         };
         let buckets_for = |pages: u32| -> u32 {
             let mut entries = pages as usize * per_page_expected;
@@ -630,7 +668,7 @@ impl Layout {
             + stripes as usize * STRIPE_BYTES;
         let mut pages =
             per_shard.saturating_sub(fixed) / (page + PAGE_STATE_BYTES + 2 + index_per_page);
-        pages = pages.min((1 << 20) - 2);
+        pages = pages.min(MAX_PAGES_PER_SHARD as usize);
         if pages == 0 {
             pages = 1;
         }
@@ -669,7 +707,8 @@ impl Layout {
         }
         let shards = self.p.shards as u64;
         let arena = self.geom[class].nslots as u64 * self.p.pages as u64 * shards;
-        let index = self.p.buckets as u64 * BUCKET_SLOTS as u64 * shards * 9 / 10;
+        let index =
+            self.p.buckets as u64 * BUCKET_SLOTS as u64 * shards * INDEX_LOAD_PERCENT as u64 / 100;
         let cap = if self.p.max_live == u32::MAX {
             u64::MAX
         } else {
@@ -733,6 +772,7 @@ pub(crate) mod field {
     pub const OFF_INDEX: usize = 24;
     pub const OFF_ARENA: usize = 25;
     pub const LOC_BITS: usize = 26;
+    pub const REFMAP: usize = 27;
     /// First field covered by the header checksum.
     pub const CHECKED_FROM: usize = 6;
     /// One past the last field covered by the header checksum.
@@ -781,6 +821,7 @@ impl Layout {
         f[field::SEED_LO] = p.seed as u32;
         f[field::SEED_HI] = (p.seed >> 32) as u32;
         f[field::HASH] = p.hash;
+        f[field::REFMAP] = p.refmap;
         f[field::NCLASSES] = self.nclasses;
         f[field::FIRST_SHARD] = self.first_shard as u32;
         f[field::STRIDE_LO] = self.shard_stride as u32;
@@ -860,6 +901,7 @@ impl Layout {
             max_live: f[field::MAX_LIVE],
             seed: f[field::SEED_LO] as u64 | ((f[field::SEED_HI] as u64) << 32),
             hash: f[field::HASH],
+            refmap: f[field::REFMAP],
         };
         if p.max_live == 0 {
             return Err(Error::CorruptHeader("max_live is zero"));
@@ -919,13 +961,15 @@ mod tests {
 
     #[test]
     fn slots_per_page_fills_pages() {
-        assert_eq!(refmap_bytes(32 << 10), 128);
-        assert_eq!(slots_per_page(32 << 10, 272), 119);
+        assert_eq!(refmap_bytes_for(32 << 10, 120), 32);
+        assert_eq!(refmap_bytes_for(32 << 10, 1300), 512);
+        assert_eq!(refmap_bytes_for(512, 20), 8);
+        assert_eq!(slots_per_page(32 << 10, 272, 32), 120);
         for slot in [16, 24, 272, 1000, 3000] {
-            let n = slots_per_page(4096, slot);
-            let avail = 4096 - refmap_bytes(4096);
-            assert!(align8(n) + n * slot <= avail);
-            assert!(align8(n + 1) + (n + 1) * slot > avail);
+            let n = slots_per_page(4096, slot, 64);
+            let avail = 4096 - 64;
+            assert!(state_bytes(n) + n * slot <= avail);
+            assert!(state_bytes(n + 1) + (n + 1) * slot > avail);
         }
     }
 

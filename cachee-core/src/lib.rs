@@ -97,6 +97,8 @@ mod region;
 mod shard;
 mod stats;
 mod sync;
+#[cfg(feature = "testing")]
+mod testing;
 mod typed;
 
 pub use cache::{Cache, CasOutcome, CasToken, Hit, Hooks, NoHooks};
@@ -109,7 +111,7 @@ pub use layout::{
 #[cfg(not(cachee_loom))]
 pub use region::ByteRegion;
 pub use region::Region;
-pub use stats::ShardStats;
+pub use stats::{Footprint, ShardStats};
 #[cfg(cachee_loom)]
 pub use sync::mutants;
 pub use sync::{AtomicWord, WORD_BYTES, Word, new_word};

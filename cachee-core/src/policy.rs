@@ -39,14 +39,18 @@ use crate::shard::{Ctr, Loc, PAGE_FREE, cl, off, pg, state};
 use crate::sync::{Ordering, WORD_BYTES, Word, fence, mutant, mutants};
 use crate::{Cache, Error, Hooks};
 
+/// Share of a class's entries the probation set aims for, in percent (S3-FIFO's
+/// small queue).
+const COLD_PERCENT: u32 = 10;
+
 /// Most slots one eviction examines before it takes whatever the hand points at.
 const EVICT_BUDGET: u32 = 1024;
 /// Most slots one pass of a hand examines in search of a state.
 const HAND_BUDGET: u32 = 4096;
 
-/// `Word` with every byte equal to `b`.
-const fn rep(b: u8) -> Word {
-    (Word::MAX / 0xff) * b as Word
+/// `Word` with every two-bit field equal to `v`.
+const fn rep2(v: u8) -> Word {
+    (Word::MAX / 3) * (v & 3) as Word
 }
 
 /// Which slots a hand looks for.
@@ -56,14 +60,19 @@ pub(crate) enum Want {
     Live,
 }
 
-/// Mask with bit 7 of each byte set where the byte matches `want`.
+/// Mask with the low bit of each two-bit state field set where the state matches
+/// `want`.
 #[inline(always)]
-fn match_bytes(w: Word, want: Want) -> Word {
-    let x = w & rep(0x03);
+fn match_states(w: Word, want: Want) -> Word {
+    let x = match want {
+        Want::State(s) => w ^ rep2(s),
+        Want::Live => w,
+    };
+    // Low bit of each field: set iff either bit of the field is set.
+    let nonzero = (x | (x >> 1)) & rep2(1);
     match want {
-        // Bytes are 0..=3 after masking, so adding 0x7f never carries between bytes.
-        Want::State(s) => !((x ^ rep(s)).wrapping_add(rep(0x7f))) & rep(0x80),
-        Want::Live => x.wrapping_add(rep(0x7f)) & rep(0x80),
+        Want::State(_) => !nonzero & rep2(1),
+        Want::Live => nonzero,
     }
 }
 
@@ -380,25 +389,26 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         let pages = m.cls(class, cl::PAGES).max(1);
         // Each page is visited at most twice per call (once from `idx`, once from 0).
         for _ in 0..=pages {
+            let per = crate::shard::ShardMem::<R>::STATES_PER_WORD;
             while idx < n {
                 let (w, first) = m.state_word(page, idx);
-                let mut hits = match_bytes(w, want);
+                let mut hits = match_states(w, want);
                 // Ignore slots before `idx` and past the end of the page.
-                hits &= Word::MAX << ((idx - first) * 8);
+                hits &= Word::MAX << ((idx - first) * 2);
                 let remaining = n - first;
-                if remaining < WORD_BYTES as u32 {
-                    hits &= !(Word::MAX << (remaining * 8));
+                if remaining < per {
+                    hits &= !(Word::MAX << (remaining * 2));
                 }
-                let scanned = (WORD_BYTES as u32 - (idx - first)).min(n - idx);
+                let scanned = (per - (idx - first)).min(n - idx);
                 if hits != 0 {
-                    let found = first + hits.trailing_zeros() / 8;
+                    let found = first + hits.trailing_zeros() / 2;
                     *budget = budget.saturating_sub(found - idx + 1);
                     m.set_cls(class, hand.page, page + 1);
                     m.set_cls(class, hand.idx, found);
                     return Some(Loc { page, idx: found });
                 }
                 *budget = budget.saturating_sub(scanned);
-                idx = first + WORD_BYTES as u32;
+                idx = first + per;
                 if *budget == 0 {
                     m.set_cls(class, hand.page, page + 1);
                     m.set_cls(class, hand.idx, idx.min(n));
@@ -429,7 +439,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
             }
             let hot = m.cls(class, cl::HOT).min(live);
             let cold = live - hot;
-            let use_cold = cold > 0 && (cold * 10 >= live || hot == 0);
+            let use_cold = cold > 0 && (cold * 100 >= live * COLD_PERCENT || hot == 0);
             let (hand, want) = if use_cold {
                 (COLD_HAND, Want::State(state::COLD))
             } else {
@@ -622,29 +632,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn byte_matching_is_exact() {
-        let mut bytes = [0u8; WORD_BYTES];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (i % 4) as u8 | 0x0c; // states 0,1,2,3 with stray high bits
+    fn state_matching_is_exact() {
+        let per = WORD_BYTES * 4;
+        let mut w: Word = 0;
+        for i in 0..per {
+            w |= ((i % 4) as Word) << (2 * i);
         }
-        let w = Word::from_ne_bytes(bytes);
         for s in 0..4u8 {
-            let m = match_bytes(w, Want::State(s));
-            for (i, b) in bytes.iter().enumerate() {
-                let bit = 8 * i as u32 + 7;
-                // Byte `i` of the native-endian word is bits 8i..8i+8.
-                let byte_idx = if cfg!(target_endian = "little") {
-                    i
-                } else {
-                    WORD_BYTES - 1 - i
-                };
-                let _ = byte_idx;
-                assert_eq!(m >> bit & 1 == 1, b & 3 == s, "state {s} byte {i}");
+            let m = match_states(w, Want::State(s));
+            for i in 0..per {
+                assert_eq!(
+                    m >> (2 * i) & 3,
+                    ((i % 4) as u8 == s) as Word,
+                    "state {s} slot {i}"
+                );
             }
         }
-        let live = match_bytes(w, Want::Live);
-        for (i, b) in bytes.iter().enumerate() {
-            assert_eq!(live >> (8 * i + 7) & 1 == 1, b & 3 != 0);
+        let live = match_states(w, Want::Live);
+        for i in 0..per {
+            assert_eq!(live >> (2 * i) & 3, (i % 4 != 0) as Word, "slot {i}");
         }
     }
 }

@@ -61,17 +61,18 @@ pub(crate) mod cl {
     pub const SINCE_CHECK: usize = 44;
 }
 
-/// Byte offsets of the `u32` fields of a page state record. Page links are stored
-/// as `page + 1`, with 0 meaning "none".
+/// Byte offsets of the `u16` fields of a page state record. Page links are stored
+/// as `page + 1` and free-list heads as `slot + 1`, with 0 meaning "none" (so a shard
+/// has at most 65,534 pages and a page at most 65,535 slots).
 pub(crate) mod pg {
     pub const LIVE: usize = 0;
-    pub const FREE: usize = 4;
-    pub const UNUSED: usize = 8;
-    pub const NEXT: usize = 12;
-    pub const PREV: usize = 16;
-    pub const NEXT_PARTIAL: usize = 20;
-    pub const PREV_PARTIAL: usize = 24;
-    pub const FLAGS: usize = 28;
+    pub const FREE: usize = 2;
+    pub const UNUSED: usize = 4;
+    pub const NEXT: usize = 6;
+    pub const PREV: usize = 8;
+    pub const NEXT_PARTIAL: usize = 10;
+    pub const PREV_PARTIAL: usize = 12;
+    pub const FLAGS: usize = 14;
     /// `FLAGS` bit: the page is on its class's partial list.
     pub const IN_PARTIAL: u32 = 1;
 }
@@ -79,7 +80,8 @@ pub(crate) mod pg {
 /// Page-class value of a page that belongs to no class.
 pub(crate) const PAGE_FREE: u16 = u16::MAX;
 
-/// Per-slot state byte (owned by the lock holder; readers never look at it).
+/// Per-slot state, two bits each, four to a byte (owned by the lock holder; readers
+/// never look at it).
 pub(crate) mod state {
     /// The slot holds no entry.
     pub const FREE: u8 = 0;
@@ -298,15 +300,16 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
 
     #[inline(always)]
     pub(crate) fn pg(&self, page: u32, field: usize) -> u32 {
-        region::load_u32(self.r, self.page_state_off(page) + field, Ordering::Relaxed)
+        region::load_u16(self.r, self.page_state_off(page) + field, Ordering::Relaxed) as u32
     }
 
     #[inline(always)]
     pub(crate) fn set_pg(&self, page: u32, field: usize, v: u32) {
-        region::store_u32(
+        debug_assert!(v <= u16::MAX as u32, "page field overflow: {v}");
+        region::store_u16(
             self.r,
             self.page_state_off(page) + field,
-            v,
+            v as u16,
             Ordering::Relaxed,
         )
     }
@@ -333,29 +336,34 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
         self.page_base(loc.page) + g.data_off as usize + loc.idx as usize * g.slot as usize
     }
 
-    // --- state bytes (lock holder only) -------------------------------------------
+    // --- slot states: 2 bits per slot (lock holder only) -----------------------------
+
+    /// Slot states per word.
+    pub(crate) const STATES_PER_WORD: u32 = (WORD_BYTES * 4) as u32;
 
     #[inline(always)]
     fn state_pos(&self, loc: Loc) -> (usize, u32) {
-        let byte = self.page_base(loc.page) + self.l.refmap_bytes + loc.idx as usize;
-        (byte - byte % WORD_BYTES, ((byte % WORD_BYTES) * 8) as u32)
+        let per = Self::STATES_PER_WORD;
+        let word =
+            self.page_base(loc.page) + self.l.refmap_bytes + (loc.idx / per) as usize * WORD_BYTES;
+        (word, 2 * (loc.idx % per))
     }
 
     #[inline(always)]
     pub(crate) fn state(&self, loc: Loc) -> u8 {
         let (o, sh) = self.state_pos(loc);
-        (region::load(self.r, o, Ordering::Relaxed) >> sh) as u8
+        ((region::load(self.r, o, Ordering::Relaxed) >> sh) & 3) as u8
     }
 
     #[inline(always)]
     pub(crate) fn set_state(&self, loc: Loc, v: u8) {
         let (o, sh) = self.state_pos(loc);
         let w = region::load(self.r, o, Ordering::Relaxed);
-        let mask: Word = (0xff as Word) << sh;
+        let mask: Word = 3 << sh;
         region::store(
             self.r,
             o,
-            (w & !mask) | ((v as Word) << sh),
+            (w & !mask) | (((v & 3) as Word) << sh),
             Ordering::Relaxed,
         );
     }
@@ -363,19 +371,15 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
     /// The state word holding slot `idx` of `page` and the index of its first slot.
     #[inline(always)]
     pub(crate) fn state_word(&self, page: u32, idx: u32) -> (Word, u32) {
-        let first = idx - idx % WORD_BYTES as u32;
-        let o = self.page_base(page) + self.l.refmap_bytes + first as usize;
+        let first = idx - idx % Self::STATES_PER_WORD;
+        let (o, _) = self.state_pos(Loc { page, idx });
         (region::load(self.r, o, Ordering::Relaxed), first)
     }
 
-    /// Zeroes the state bytes of a page for `nslots` slots.
+    /// Zeroes the states of a page for `nslots` slots.
     pub(crate) fn clear_states(&self, page: u32, nslots: u32) {
         let o = self.page_base(page) + self.l.refmap_bytes;
-        region::zero(
-            self.r,
-            o,
-            crate::layout::align8(nslots as usize).div_ceil(WORD_BYTES) * WORD_BYTES,
-        );
+        region::zero(self.r, o, crate::layout::state_bytes(nslots as usize));
     }
 
     // --- reference bits (readers set, lock holder clears) ---------------------------
@@ -535,7 +539,7 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
 
     /// Resets a page's state record to "empty, in no list".
     pub(crate) fn reset_page_state(&self, page: u32) {
-        for f in (0..PAGE_STATE_BYTES).step_by(4) {
+        for f in (0..PAGE_STATE_BYTES).step_by(2) {
             self.set_pg(page, f, 0);
         }
     }

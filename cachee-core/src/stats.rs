@@ -60,3 +60,32 @@ impl ShardStats {
         }
     }
 }
+
+/// Where the region's bytes go per resident entry, for entries of one shape, when
+/// the region is full of them. See [`Cache::footprint`](crate::Cache::footprint).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Footprint {
+    /// Entries of this shape the region holds.
+    pub entries: u64,
+    /// Key and value bytes.
+    pub payload: f64,
+    /// Entry header words (version, metadata, checksum if enabled).
+    pub header: f64,
+    /// Index bytes per entry.
+    pub index: f64,
+    /// State byte, reference bits, page and class bookkeeping, shard and region headers.
+    pub bookkeeping: f64,
+    /// Size-class rounding, key padding and the part of each page no slot fits in.
+    pub rounding: f64,
+    /// Region bytes per entry: the sum of all of the above.
+    pub total: f64,
+}
+
+impl Footprint {
+    /// Bytes per entry that hold no payload and are not rounding: header, index and
+    /// bookkeeping. The crate promises at most 16 (24 with checksums).
+    pub fn metadata(&self) -> f64 {
+        self.header + self.index + self.bookkeeping
+    }
+}

@@ -1,0 +1,111 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use cachee_core::{AtomicWord, Cache, Config, Hooks, WORD_BYTES, new_word};
+
+/// A zeroed region of `bytes` bytes, as owned atomic words.
+pub fn region(bytes: usize) -> Vec<AtomicWord> {
+    (0..bytes / WORD_BYTES).map(|_| new_word()).collect()
+}
+
+/// Scales a count down under miri, where every operation is thousands of times slower.
+pub fn scaled(n: usize) -> usize {
+    if cfg!(miri) { (n / 50).max(8) } else { n }
+}
+
+/// Hooks with a settable clock, an owner id, a set of dead owners and a bounded wait.
+#[derive(Debug)]
+pub struct TestHooks {
+    pub now: AtomicU64,
+    pub id: u32,
+    pub dead: Mutex<HashSet<u32>>,
+    /// Give up waiting for a lock after this many spins (0 = never).
+    pub patience: u32,
+    pub liveness_checks: AtomicU32,
+}
+
+impl TestHooks {
+    pub fn new(id: u32) -> Self {
+        TestHooks {
+            now: AtomicU64::new(1_000),
+            id,
+            dead: Mutex::new(HashSet::new()),
+            patience: 0,
+            liveness_checks: AtomicU32::new(0),
+        }
+    }
+
+    pub fn advance(&self, ticks: u64) {
+        self.now.fetch_add(ticks, Ordering::SeqCst);
+    }
+
+    pub fn kill(&self, owner: u32) {
+        self.dead.lock().unwrap().insert(owner);
+    }
+}
+
+impl Hooks for TestHooks {
+    fn now(&self) -> Option<u64> {
+        Some(self.now.load(Ordering::SeqCst))
+    }
+    fn owner_id(&self) -> u32 {
+        self.id
+    }
+    fn owner_alive(&self, id: u32) -> bool {
+        self.liveness_checks.fetch_add(1, Ordering::Relaxed);
+        !self.dead.lock().unwrap().contains(&id)
+    }
+    fn relax(&self, spins: u32) -> bool {
+        std::hint::spin_loop();
+        self.patience == 0 || spins < self.patience
+    }
+}
+
+/// A formatted cache over `words` with test hooks.
+pub fn cache_with<'a>(
+    words: &'a [AtomicWord],
+    cfg: &Config,
+    hooks: TestHooks,
+) -> Cache<&'a [AtomicWord], TestHooks> {
+    Cache::format_with_hooks(words, cfg, hooks).expect("format")
+}
+
+/// Reads a value into a fresh vector (test convenience).
+pub fn get<R: cachee_core::Region, H: Hooks>(c: &Cache<R, H>, key: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; c.max_value_len().max(1)];
+    c.get(key, &mut buf)
+        .expect("get")
+        .map(|n| buf[..n].to_vec())
+}
+
+/// A value that encodes its key and a generation, so that a reader can tell a right
+/// value from a wrong or torn one.
+pub fn stamped(key: u64, generation: u64, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    let mut x = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ generation;
+    while v.len() < len {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    if len >= 16 {
+        v[..8].copy_from_slice(&key.to_le_bytes());
+        v[8..16].copy_from_slice(&generation.to_le_bytes());
+    }
+    v
+}
+
+/// Checks a stamped value: returns its generation if it is intact and for `key`.
+pub fn check_stamp(key: u64, v: &[u8]) -> Option<u64> {
+    if v.len() < 16 || v[..8] != key.to_le_bytes() {
+        return None;
+    }
+    let generation = u64::from_le_bytes(v[8..16].try_into().ok()?);
+    (stamped(key, generation, v.len()) == v).then_some(generation)
+}
