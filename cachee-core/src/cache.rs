@@ -40,19 +40,24 @@ pub trait Hooks {
 
     /// Whether the owner `id` found in a lock word is still alive. Returning `false`
     /// lets this handle take the lock over and repair the shard.
+    ///
+    /// The default suits a cache used by one process: every live lock holder is a
+    /// thread of this process and writes this handle's own id, so any other id (left
+    /// by a process that used the region before, or by damage) belongs to nobody.
     #[inline]
     fn owner_alive(&self, id: u32) -> bool {
-        let _ = id;
-        true
+        id == self.owner_id()
     }
 
     /// Called while waiting for a shard lock, with the number of spins so far. Return
     /// `false` to give up (the operation then fails with [`Error::Busy`]).
+    ///
+    /// The default spins, and gives up after 2²⁸ spins (seconds): a lock held that
+    /// long by a live owner means something is wrong, and no operation should hang.
     #[inline]
     fn relax(&self, spins: u32) -> bool {
-        let _ = spins;
         spin_hint();
-        true
+        spins < 1 << 28
     }
 
     /// A number that differs between threads (and processes) running at the same
@@ -837,28 +842,11 @@ impl<R: Region, H: Hooks> Cache<R, H> {
         self.l.geom[class].nslots as usize * self.l.p.pages as usize * self.l.p.shards as usize
     }
 
-    /// Entries the cache can hold: the smaller of the arena's capacity for entries of
-    /// the configured expected size, the index capacity and the entry-count cap.
+    /// Entries the cache can hold when they have the size the region was formatted
+    /// for ([`Config::expected_entry`]): the smaller of what the arena and the index
+    /// hold, and the entry cap.
     pub fn capacity(&self) -> usize {
-        let l = &self.l;
-        let index = l.p.buckets as usize * crate::layout::BUCKET_SLOTS * l.p.shards as usize;
-        let cap = if l.p.max_live == u32::MAX {
-            usize::MAX
-        } else {
-            l.p.max_live as usize * l.p.shards as usize
-        };
-        let (k, v) = self.expected_entry();
-        self.capacity_for(k, v).min(index).min(cap)
-    }
-
-    fn expected_entry(&self) -> (usize, usize) {
-        // The index was sized for entries of about this many bytes per slot.
-        let l = &self.l;
-        let per_page = (l.p.buckets as usize * crate::layout::BUCKET_SLOTS * 80 / 100)
-            .div_ceil(l.p.pages as usize)
-            .max(1);
-        let slot = (l.p.page_size as usize - l.refmap_bytes) / per_page;
-        (8, slot.saturating_sub(17))
+        self.l.holds_class(self.l.p.expected_class as usize) as usize
     }
 
     /// Where the region's bytes go per entry when it is full of entries with keys of
@@ -931,8 +919,12 @@ impl<R: Region, H: Hooks> Cache<R, H> {
         let (mut hits, mut misses) = (0u64, 0u64);
         for s in 0..self.l.p.stripes as usize {
             let o = m.stripe_off(s);
-            hits += crate::region::load(&self.region, o, Ordering::Relaxed) as u64;
-            misses += crate::region::load(&self.region, o + 8, Ordering::Relaxed) as u64;
+            hits =
+                hits.saturating_add(crate::region::load(&self.region, o, Ordering::Relaxed) as u64);
+            misses =
+                misses.saturating_add(
+                    crate::region::load(&self.region, o + 8, Ordering::Relaxed) as u64
+                );
         }
         Some(ShardStats {
             hits,
@@ -992,6 +984,12 @@ impl<R: Region, H: Hooks> Cache<R, H> {
                         break;
                     }
                     let loc = Loc { page, idx };
+                    // Slots never allocated since the page was (re)formatted may hold
+                    // anything; only live slots are read.
+                    if m.state(loc) == state::FREE {
+                        idx += 1;
+                        continue;
+                    }
                     for _ in 0..READ_ATTEMPTS {
                         let e1 = m.epoch(Ordering::Acquire);
                         if e1 & 1 != 0 {

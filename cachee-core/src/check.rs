@@ -361,7 +361,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         let m = &self.m;
         let l = &self.c.l;
         let buckets = l.p.buckets;
-        let window = MAX_PROBE as usize;
+        let window = l.probe_window() as usize;
         // Homes of the live slots of the buckets at walk positions b..b+RING, computed
         // once each. The ring is twice the probe window so that it also covers regions
         // with fewer buckets than the window.
@@ -412,7 +412,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
                         continue;
                     }
                     let d_home = (q + buckets - home) % buckets;
-                    if d_home >= ahead && d_home < MAX_PROBE {
+                    if d_home >= ahead && d_home < l.probe_window() {
                         expect += 1;
                     }
                 }
@@ -469,6 +469,8 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
             off::FREE_PAGE_HEAD,
             off::FREE_PAGES,
             off::EVICT_SINCE_DECAY,
+            off::CAP_DONOR,
+            off::CAP_COUNTDOWN,
         ] {
             m.set_hdr(f, 0);
         }

@@ -383,6 +383,13 @@ pub(crate) fn write_body<R: Region + ?Sized>(
         o += 8;
     }
     let value_off = o + align8(key.len());
+    // On 32-bit words the key's 8-byte padding can take a whole word the key bytes do
+    // not reach: zero it, so the stored key reads back exactly as it hashes.
+    let mut pad = o + key.len().div_ceil(WORD_BYTES) * WORD_BYTES;
+    while pad < value_off {
+        region::store(r, pad, 0, Ordering::Relaxed);
+        pad += WORD_BYTES;
+    }
     match checksum_off {
         None => {
             write_bytes_acc(r, o, key, &mut NoSum);

@@ -15,7 +15,8 @@
 //! A key's home bucket comes from the low 32 bits of its hash, its tag (never 0) from
 //! bits 32..40. A lookup compares all fifteen tags with two word loads (eight tags per
 //! word) and reads a location only for a matching tag. A key lives in its home bucket
-//! or one of the next `MAX_PROBE - 1`; a lookup moves on only while the current
+//! or one of the next `MAX_PROBE - 1` (fewer if the shard has fewer buckets); a
+//! lookup moves on only while the current
 //! bucket's overflow count is non-zero. Entries never move once indexed, so a lock-free
 //! reader can miss a concurrent insert (a permitted miss) but cannot be led to a wrong
 //! entry: every candidate is checked by key under the entry's seqlock. For the same
@@ -27,7 +28,7 @@
 //!
 //! Outside this module a slot is handled as one `u32`: `tag << 24 | location`.
 
-use crate::layout::{BUCKET_BYTES, BUCKET_SLOTS, Layout, MAX_PROBE};
+use crate::layout::{BUCKET_BYTES, BUCKET_SLOTS, Layout};
 use crate::region::{self, Region};
 use crate::shard::ShardMem;
 use crate::sync::{Ordering, WORD_BYTES, Word};
@@ -207,7 +208,7 @@ impl<R: Region + ?Sized> ShardMem<'_, R> {
         const TAG_WORDS: usize = 16 / WORD_BYTES;
         let pat = rep(1).wrapping_mul(p.tag as Word);
         let mut b = p.home;
-        for _ in 0..MAX_PROBE {
+        for _ in 0..self.l.probe_window() {
             let base = self.bucket_off(b) / WORD_BYTES;
             let mut tags = [0 as Word; TAG_WORDS];
             let mut flags = [0 as Word; TAG_WORDS];
@@ -293,7 +294,7 @@ impl<R: Region + ?Sized> ShardMem<'_, R> {
         mut visit: impl FnMut(SlotPos, u32, u32) -> Option<T>,
     ) -> Option<T> {
         let mut b = p.home;
-        for dist in 0..MAX_PROBE {
+        for dist in 0..self.l.probe_window() {
             let (mut m, _) = self.tag_masks(b, p.tag);
             while m != 0 {
                 let field = m.trailing_zeros();
@@ -323,7 +324,7 @@ impl<R: Region + ?Sized> ShardMem<'_, R> {
         mut visit: impl FnMut(SlotPos, u32, u32) -> Option<T>,
     ) -> Option<T> {
         let mut b = home;
-        for dist in 0..MAX_PROBE {
+        for dist in 0..self.l.probe_window() {
             for field in 0..BUCKET_SLOTS as u32 {
                 let pos = SlotPos { bucket: b, field };
                 if let Some(t) = visit(pos, self.slot(pos), dist) {
@@ -342,7 +343,7 @@ impl<R: Region + ?Sized> ShardMem<'_, R> {
     /// at the whole probe window, whatever the overflow counts say).
     pub(crate) fn find_loc(&self, p: Probe, loc_raw: u32) -> Option<(SlotPos, u32)> {
         let mut b = p.home;
-        for dist in 0..MAX_PROBE {
+        for dist in 0..self.l.probe_window() {
             let (mut m, _) = self.tag_masks(b, p.tag);
             while m != 0 {
                 let field = m.trailing_zeros();
@@ -363,7 +364,7 @@ impl<R: Region + ?Sized> ShardMem<'_, R> {
         let mut ghost_hit: Option<SlotPos> = None;
         let mut chosen = None;
         let mut b = p.home;
-        for dist in 0..MAX_PROBE {
+        for dist in 0..self.l.probe_window() {
             let (mut m, empty) = self.tag_masks(b, p.tag);
             while m != 0 && ghost_hit.is_none() {
                 let field = m.trailing_zeros();

@@ -208,6 +208,18 @@ pub(crate) const fn entry_bytes(
         + value_len
 }
 
+/// Number of size classes a region with these maxima has.
+const fn nclasses_for(max_key: u32, max_value: u32, flags: u32) -> u32 {
+    let checksums = flags & FLAG_CHECKSUMS != 0;
+    class_of(entry_bytes(
+        max_key as usize,
+        max_value as usize,
+        checksums,
+        true,
+    )) as u32
+        + 1
+}
+
 // ---------------------------------------------------------------------------------------
 // Config
 // ---------------------------------------------------------------------------------------
@@ -401,6 +413,8 @@ pub(crate) struct Params {
     pub seed: u64,
     pub hash: u32,
     pub refmap: u32,
+    /// Size class of the entries the region was sized for.
+    pub expected_class: u32,
 }
 
 /// Everything a handle needs to find its way around a region; derived from [`Params`].
@@ -413,6 +427,9 @@ pub(crate) struct Layout {
     pub nclasses: u32,
     pub slot_bits: u32,
     pub loc_bits: u32,
+    /// Most live entries per shard: the configured cap, or what the index holds at
+    /// its planned load, whichever is smaller.
+    pub live_cap: u32,
 
     pub first_shard: usize,
     pub shard_stride: usize,
@@ -457,6 +474,9 @@ impl Layout {
         let max_entry = entry_bytes(p.max_key as usize, p.max_value as usize, checksums, true);
         let top_class = class_of(max_entry);
         let refmap = p.refmap as usize;
+        if p.expected_class >= nclasses_for(p.max_key, p.max_value, p.flags) {
+            return Err(Error::InvalidConfig("expected entry class out of range"));
+        }
         if !refmap.is_power_of_two() || refmap < 8 || refmap > page / 64 {
             return Err(Error::InvalidConfig("reference bitmap size out of range"));
         }
@@ -538,6 +558,10 @@ impl Layout {
             nclasses,
             slot_bits,
             loc_bits,
+            live_cap: p.max_live.min(
+                (p.buckets as u64 * BUCKET_SLOTS as u64 * INDEX_LOAD_PERCENT as u64 / 100)
+                    .min(u32::MAX as u64) as u32,
+            ),
 
             first_shard,
             shard_stride,
@@ -569,7 +593,13 @@ impl Layout {
         while class_size(class_of(max_entry)) + 16 + min_page / 64 > min_page {
             min_page *= 2;
         }
-        let avail = total.saturating_sub(HEADER_BYTES + 4096);
+        // Bytes left for shards once the header (and, for large regions, the
+        // alignment of the first shard to 4 KiB) is taken off.
+        let avail = total.saturating_sub(if total >= (1 << 20) {
+            4096
+        } else {
+            HEADER_BYTES
+        });
         let stripes = match cfg.stat_stripes {
             Some(s) => s,
             None if total >= 64 << 20 => 16,
@@ -648,6 +678,7 @@ impl Layout {
             seed: cfg.seed,
             hash: cfg.hash.to_raw(),
             refmap: refmap as u32,
+            expected_class: expected_class as u32,
         };
         let buckets_for = |pages: u32| -> u32 {
             let mut entries = pages as usize * per_page_expected;
@@ -702,19 +733,24 @@ impl Layout {
             self.checksums(),
             false,
         ));
+        self.holds_class(class)
+    }
+
+    /// Entries of size class `class` the layout holds (see [`holds`](Self::holds)).
+    pub(crate) fn holds_class(&self, class: usize) -> u64 {
         if class >= self.nclasses as usize {
             return 0;
         }
         let shards = self.p.shards as u64;
         let arena = self.geom[class].nslots as u64 * self.p.pages as u64 * shards;
-        let index =
-            self.p.buckets as u64 * BUCKET_SLOTS as u64 * shards * INDEX_LOAD_PERCENT as u64 / 100;
-        let cap = if self.p.max_live == u32::MAX {
-            u64::MAX
-        } else {
-            self.p.max_live as u64 * shards
-        };
-        arena.min(index).min(cap)
+        arena.min(self.live_cap as u64 * shards)
+    }
+
+    /// Buckets a key may be placed in, counting its home: `MAX_PROBE`, or all the
+    /// buckets of a shard that has fewer (so no walk visits a bucket twice).
+    #[inline(always)]
+    pub(crate) fn probe_window(&self) -> u32 {
+        MAX_PROBE.min(self.p.buckets)
     }
 
     #[inline(always)]
@@ -773,6 +809,7 @@ pub(crate) mod field {
     pub const OFF_ARENA: usize = 25;
     pub const LOC_BITS: usize = 26;
     pub const REFMAP: usize = 27;
+    pub const EXPECTED_CLASS: usize = 28;
     /// First field covered by the header checksum.
     pub const CHECKED_FROM: usize = 6;
     /// One past the last field covered by the header checksum.
@@ -822,6 +859,7 @@ impl Layout {
         f[field::SEED_HI] = (p.seed >> 32) as u32;
         f[field::HASH] = p.hash;
         f[field::REFMAP] = p.refmap;
+        f[field::EXPECTED_CLASS] = p.expected_class;
         f[field::NCLASSES] = self.nclasses;
         f[field::FIRST_SHARD] = self.first_shard as u32;
         f[field::STRIDE_LO] = self.shard_stride as u32;
@@ -902,6 +940,7 @@ impl Layout {
             seed: f[field::SEED_LO] as u64 | ((f[field::SEED_HI] as u64) << 32),
             hash: f[field::HASH],
             refmap: f[field::REFMAP],
+            expected_class: f[field::EXPECTED_CLASS],
         };
         if p.max_live == 0 {
             return Err(Error::CorruptHeader("max_live is zero"));

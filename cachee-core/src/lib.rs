@@ -115,4 +115,6 @@ pub use stats::{Footprint, ShardStats};
 #[cfg(cachee_loom)]
 pub use sync::mutants;
 pub use sync::{AtomicWord, WORD_BYTES, Word, new_word};
+#[cfg(not(cachee_loom))]
+pub use typed::zeroed_words;
 pub use typed::{Plain, StaticCache, TypedCache, words_for};

@@ -339,16 +339,15 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
     /// Finds a slot for an entry of `class`, evicting if the shard is full.
     pub(crate) fn alloc(&self, class: usize) -> Result<Loc, Error> {
         let m = &self.m;
-        if m.hdr(off::LIVE) >= self.c.l.p.max_live {
-            // The entry-count cap binds before bytes do.
-            if m.cls(class, cl::LIVE) > 0 {
-                return self.evict_in_class(class).ok_or(Error::NoSpace);
-            }
-            let victim = (0..self.c.l.nclasses as usize)
-                .max_by_key(|&c| m.cls(c, cl::LIVE))
-                .filter(|&c| m.cls(c, cl::LIVE) > 0)
-                .ok_or(Error::NoSpace)?;
+        if m.hdr(off::LIVE) >= self.c.l.live_cap {
+            // The entry cap (the configured maximum, or what the index holds at its
+            // planned load) binds before bytes do: evict through the policy of the
+            // class that can best spare an entry.
+            let victim = self.cap_victim(class).ok_or(Error::NoSpace)?;
             let loc = self.evict_in_class(victim).ok_or(Error::NoSpace)?;
+            if victim == class {
+                return Ok(loc);
+            }
             self.release(victim, loc);
         }
         if let Some(loc) = self.pop_free(class) {
@@ -512,6 +511,36 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         }
     }
 
+    /// The class to evict from when the entry cap binds and `class` needs a slot:
+    /// `class` itself, unless another class's recent evictions per entry are less
+    /// than half of `class`'s (it holds entries nobody is asking room for). The
+    /// candidate is re-chosen every 64 such evictions (a scan of all classes).
+    fn cap_victim(&self, class: usize) -> Option<usize> {
+        let m = &self.m;
+        let per_entry = |c: usize| -> u64 {
+            (self.pressure(c) as u64 * 1024) / (m.cls(c, cl::LIVE).max(1) as u64)
+        };
+        let countdown = m.hdr(off::CAP_COUNTDOWN);
+        let mut donor = m.hdr(off::CAP_DONOR).checked_sub(1).map(|d| d as usize);
+        if countdown == 0
+            || donor.is_none_or(|d| d >= self.c.l.nclasses as usize || m.cls(d, cl::LIVE) == 0)
+        {
+            donor = (0..self.c.l.nclasses as usize)
+                .filter(|&c| m.cls(c, cl::LIVE) > 0)
+                .min_by_key(|&c| per_entry(c));
+            m.set_hdr(off::CAP_DONOR, donor.map_or(0, |d| d as u32 + 1));
+            m.set_hdr(off::CAP_COUNTDOWN, 64);
+        } else {
+            m.set_hdr(off::CAP_COUNTDOWN, countdown - 1);
+        }
+        let own = m.cls(class, cl::LIVE) > 0;
+        match donor {
+            Some(d) if d != class && (!own || per_entry(class) > 2 * per_entry(d) + 1) => Some(d),
+            _ if own => Some(class),
+            other => other,
+        }
+    }
+
     /// True once per page-worth of evictions in `class`.
     fn time_to_rebalance(&self, class: usize) -> bool {
         let since = self.m.cls(class, cl::SINCE_CHECK) + 1;
@@ -611,6 +640,8 @@ pub(crate) fn init_shard_state<R: Region + ?Sized>(m: &crate::shard::ShardMem<'_
         off::FREE_PAGES,
         off::DECAY_EPOCH,
         off::EVICT_SINCE_DECAY,
+        off::CAP_DONOR,
+        off::CAP_COUNTDOWN,
     ] {
         m.set_hdr(f, 0);
     }

@@ -31,6 +31,10 @@ pub(crate) mod off {
     pub const FREE_PAGES: usize = 136;
     pub const DECAY_EPOCH: usize = 140;
     pub const EVICT_SINCE_DECAY: usize = 144;
+    /// Class (+1) that gives up entries when the entry cap binds, and how many more
+    /// such evictions before it is chosen again.
+    pub const CAP_DONOR: usize = 148;
+    pub const CAP_COUNTDOWN: usize = 152;
 }
 
 /// Counters kept in the shard header (updated under the lock).

@@ -31,20 +31,21 @@ pub struct ShardStats {
     pub entries: u64,
 }
 
+/// Counters are read from the region, which may be damaged: sums saturate.
 impl Add for ShardStats {
     type Output = ShardStats;
     fn add(self, o: ShardStats) -> ShardStats {
         ShardStats {
-            hits: self.hits + o.hits,
-            misses: self.misses + o.misses,
-            inserts: self.inserts + o.inserts,
-            updates: self.updates + o.updates,
-            removes: self.removes + o.removes,
-            evictions: self.evictions + o.evictions,
-            expirations: self.expirations + o.expirations,
-            rejected: self.rejected + o.rejected,
-            recoveries: self.recoveries + o.recoveries,
-            entries: self.entries + o.entries,
+            hits: self.hits.saturating_add(o.hits),
+            misses: self.misses.saturating_add(o.misses),
+            inserts: self.inserts.saturating_add(o.inserts),
+            updates: self.updates.saturating_add(o.updates),
+            removes: self.removes.saturating_add(o.removes),
+            evictions: self.evictions.saturating_add(o.evictions),
+            expirations: self.expirations.saturating_add(o.expirations),
+            rejected: self.rejected.saturating_add(o.rejected),
+            recoveries: self.recoveries.saturating_add(o.recoveries),
+            entries: self.entries.saturating_add(o.entries),
         }
     }
 }

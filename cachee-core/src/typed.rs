@@ -171,57 +171,59 @@ const BUSY: u32 = 1;
 const READY: u32 = 2;
 const FAILED: u32 = 3;
 
-/// A typed cache whose memory is `WORDS` words inside the value itself, for use in a
-/// `static` with no allocator. Formatted on first use.
+/// A typed cache in a `static`, over a region that is itself a `static` (zero-filled,
+/// so it lives in `.bss` and costs no flash). Formatted on first use.
 ///
 /// ```
-/// use cachee_core::{Config, NoHooks, StaticCache, words_for};
+/// use cachee_core::{AtomicWord, Config, NoHooks, StaticCache, words_for, zeroed_words};
 ///
-/// static CACHE: StaticCache<u32, [u8; 16], { words_for(16 * 1024) }> =
-///     StaticCache::new(Config::new(), NoHooks);
+/// static REGION: [AtomicWord; words_for(16 * 1024)] = zeroed_words();
+/// static CACHE: StaticCache<u32, [u8; 16]> = StaticCache::new(&REGION, Config::new(), NoHooks);
 ///
 /// let c = CACHE.cache().unwrap();
 /// c.insert(&7, &[1; 16]).unwrap();
 /// assert_eq!(c.get(&7).unwrap(), Some([1; 16]));
 /// ```
-pub struct StaticCache<K: Plain, V: Plain, const WORDS: usize, H: Hooks + 'static = NoHooks> {
-    words: [AtomicWord; WORDS],
+pub struct StaticCache<K: Plain, V: Plain, H: Hooks + 'static = NoHooks> {
+    region: &'static [AtomicWord],
     state: AtomicU32,
     config: Config,
     hooks: UnsafeCell<Option<H>>,
     cache: UnsafeCell<MaybeUninit<TypedCache<K, V, &'static [AtomicWord], H>>>,
 }
 
-// SAFETY: the words are atomics; `hooks` is only taken by the single thread that wins
-// the UNINIT→BUSY transition; `cache` is written once by that thread before READY is
-// published with release ordering and only read after READY is observed with acquire,
-// after which it is shared immutably. `H: Sync + Send` covers sharing the hooks.
-unsafe impl<K: Plain, V: Plain, const W: usize, H: Hooks + Send + Sync> Sync
-    for StaticCache<K, V, W, H>
-{
-}
+// SAFETY: `hooks` is only taken by the single thread that wins the UNINIT→BUSY
+// transition; `cache` is written once by that thread before READY is published with
+// release ordering and only read after READY is observed with acquire, after which it
+// is shared immutably. `H: Sync + Send` covers sharing the hooks.
+unsafe impl<K: Plain, V: Plain, H: Hooks + Send + Sync> Sync for StaticCache<K, V, H> {}
 
-impl<K: Plain, V: Plain, const WORDS: usize, H: Hooks + 'static> core::fmt::Debug
-    for StaticCache<K, V, WORDS, H>
-{
+impl<K: Plain, V: Plain, H: Hooks + 'static> core::fmt::Debug for StaticCache<K, V, H> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("StaticCache")
-            .field("bytes", &(WORDS * crate::WORD_BYTES))
+            .field("bytes", &(self.region.len() * crate::WORD_BYTES))
             .finish_non_exhaustive()
     }
 }
 
-/// Words needed for a region of `bytes` bytes (for [`StaticCache`]'s size parameter).
+/// Words needed for a region of `bytes` bytes.
 pub const fn words_for(bytes: usize) -> usize {
     bytes.div_ceil(crate::WORD_BYTES)
 }
 
+/// A zero-filled array of atomic words, for a `static` region.
 #[cfg(not(cachee_loom))]
-impl<K: Plain, V: Plain, const WORDS: usize, H: Hooks + 'static> StaticCache<K, V, WORDS, H> {
-    /// An unformatted cache; `config`'s key/value limits are taken from `K` and `V`.
-    pub const fn new(config: Config, hooks: H) -> Self {
+pub const fn zeroed_words<const N: usize>() -> [AtomicWord; N] {
+    [const { crate::sync::new_word() }; N]
+}
+
+#[cfg(not(cachee_loom))]
+impl<K: Plain, V: Plain, H: Hooks + 'static> StaticCache<K, V, H> {
+    /// An unformatted cache over `region`; `config`'s key/value limits are taken from
+    /// `K` and `V`. The region must not be used by anything else.
+    pub const fn new(region: &'static [AtomicWord], config: Config, hooks: H) -> Self {
         StaticCache {
-            words: [const { crate::sync::new_word() }; WORDS],
+            region,
             state: AtomicU32::new(UNINIT),
             config,
             hooks: UnsafeCell::new(Some(hooks)),
@@ -230,12 +232,10 @@ impl<K: Plain, V: Plain, const WORDS: usize, H: Hooks + 'static> StaticCache<K, 
     }
 }
 
-impl<K: Plain, V: Plain, const WORDS: usize, H: Hooks + Send + Sync + 'static>
-    StaticCache<K, V, WORDS, H>
-{
+impl<K: Plain, V: Plain, H: Hooks + Send + Sync + 'static> StaticCache<K, V, H> {
     /// The cache, formatting it on first call. Concurrent first calls wait for the one
     /// that formats. Fails (now and on every later call) if the configuration does not
-    /// fit in `WORDS` words.
+    /// fit in the region.
     pub fn cache(
         &'static self,
     ) -> Result<&'static TypedCache<K, V, &'static [AtomicWord], H>, Error> {
@@ -249,7 +249,7 @@ impl<K: Plain, V: Plain, const WORDS: usize, H: Hooks + Send + Sync + 'static>
                     // ever touches `hooks`.
                     let hooks = unsafe { (*self.hooks.get()).take() };
                     let result = match hooks {
-                        Some(h) => TypedCache::format(&self.words[..], self.config.clone(), h),
+                        Some(h) => TypedCache::format(self.region, self.config.clone(), h),
                         None => Err(Error::NotReady),
                     };
                     return match result {
@@ -274,7 +274,7 @@ impl<K: Plain, V: Plain, const WORDS: usize, H: Hooks + Send + Sync + 'static>
                 }
                 Err(FAILED) => {
                     return Err(Error::InvalidConfig(
-                        "the static cache's configuration does not fit its memory",
+                        "the static cache's configuration does not fit its region",
                     ));
                 }
                 Err(_) => spin_hint(),

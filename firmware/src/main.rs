@@ -9,8 +9,7 @@
 //! There is no heap (no `#[global_allocator]`, no `alloc`): everything the
 //! library under test gets is the static [`region::REGION`] and the stack.
 //!
-//! To test cachee-core: enable the dependency in Cargo.toml and replace the
-//! placeholder tests in `tests.rs`; nothing else needs to change.
+//! The tests of cachee-core are in `tests.rs`.
 #![no_std]
 #![no_main]
 

@@ -1,27 +1,31 @@
-//! The static memory region that will be handed to the cache.
+//! The static memory region handed to the cache.
 //!
 //! cachee keeps everything inside one preallocated region; on a
 //! microcontroller that is a `static` in .bss (zeroed by cortex-m-rt before
-//! `main`). Adjust the type once cachee-core's API settles, e.g. to a
-//! `[u8; N]` wrapper taken once with `&raw mut` or `cortex_m::singleton!`.
+//! `main`). cachee-core's region is a slice of its `AtomicWord`, which is an
+//! `AtomicU32` on this target (no 64-bit atomics), so `REGION.words()` is a
+//! `Region` as it stands: `Cache::format(REGION.words(), &config)`.
 
-use core::sync::atomic::AtomicU32;
+use cachee_core::{AtomicWord, WORD_BYTES, new_word};
 
 /// Size of the region in bytes (RAM is 4 MiB; the stack gets what is left).
 pub const REGION_BYTES: usize = 64 * 1024;
 /// Alignment of the region (a cache line on bigger cores; harmless here).
 pub const REGION_ALIGN: usize = 64;
 
-pub const REGION_WORDS: usize = REGION_BYTES / 4;
+pub const REGION_WORDS: usize = REGION_BYTES / WORD_BYTES;
 
 #[repr(C, align(64))]
-pub struct Region(pub [AtomicU32; REGION_WORDS]);
+pub struct Region(pub [AtomicWord; REGION_WORDS]);
 
 const _: () = assert!(core::mem::align_of::<Region>() == REGION_ALIGN);
 const _: () = assert!(core::mem::size_of::<Region>() == REGION_BYTES);
+// The word really is 32 bits here: the region format depends on it.
+const _: () = assert!(WORD_BYTES == 4);
 
 impl Region {
-    pub fn words(&self) -> &[AtomicU32] {
+    /// The region as cachee-core wants it (`&[AtomicWord]` implements `Region`).
+    pub fn words(&'static self) -> &'static [AtomicWord] {
         &self.0
     }
 
@@ -31,4 +35,4 @@ impl Region {
 }
 
 /// The region. All zeros at boot.
-pub static REGION: Region = Region([const { AtomicU32::new(0) }; REGION_WORDS]);
+pub static REGION: Region = Region([const { new_word() }; REGION_WORDS]);

@@ -1,0 +1,121 @@
+//! A damaged region never causes a panic, a hang or an out-of-bounds access: attach
+//! refuses it or works, operations on it stay safe, `check` reports the damage and
+//! `repair` restores every invariant.
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
+
+use cachee_core::{AtomicWord, Cache, Config, WORD_BYTES, Word};
+use workload::Rng;
+
+fn image() -> Vec<AtomicWord> {
+    let w = common::region(96 << 10);
+    let c = Cache::format(
+        &w[..],
+        &Config::new()
+            .max_key_len(16)
+            .max_value_len(200)
+            .shards(2)
+            .seed(4),
+    )
+    .unwrap();
+    for i in 0..400u32 {
+        c.set(
+            &i.to_le_bytes(),
+            &common::stamped(i as u64, 1, 16 + (i % 150) as usize),
+        )
+        .unwrap();
+    }
+    w
+}
+
+fn exercise(c: &Cache<&[AtomicWord]>) {
+    let mut buf = [0u8; 200];
+    for i in 0..450u32 {
+        let key = i.to_le_bytes();
+        let _ = c.get(&key, &mut buf);
+        let _ = c.contains(&key);
+        match i % 5 {
+            0 => drop(c.set(&key, &[i as u8; 40])),
+            1 => drop(c.remove(&key)),
+            2 => drop(c.incr(&key, 1, Some(0))),
+            _ => {}
+        }
+    }
+    let _ = c.for_each(&mut [0u8; 16], &mut [0u8; 200], |_, _| {
+        ControlFlow::Continue(())
+    });
+    let _ = c.stats();
+    let _ = c.len();
+}
+
+#[test]
+fn bit_flips_anywhere_are_survived_and_repaired() {
+    let rounds = common::scaled(300);
+    let mut rng = Rng::new(77);
+    let clean = image();
+    for round in 0..rounds {
+        let w: Vec<AtomicWord> = clean
+            .iter()
+            .map(|x| AtomicWord::new(x.load(Ordering::Relaxed)))
+            .collect();
+        let flips = 1 + rng.below(8) as usize;
+        for _ in 0..flips {
+            // Flip bits in the header now and then, mostly elsewhere.
+            let i = if round % 10 == 0 {
+                rng.below(32) as usize
+            } else {
+                rng.below(w.len() as u64) as usize
+            };
+            let bit: Word = 1 << rng.below(WORD_BYTES as u64 * 8);
+            w[i].fetch_xor(bit, Ordering::Relaxed);
+        }
+        let Ok(c) = Cache::attach(&w[..]) else {
+            continue;
+        };
+        exercise(&c);
+        let _ = c.check(|_| {});
+        c.repair().unwrap();
+        if let Err(p) = c.validate() {
+            panic!("round {round}: still broken after repair: {p}");
+        }
+        exercise(&c);
+        c.validate().unwrap();
+    }
+}
+
+#[test]
+fn arbitrary_bytes_are_refused_or_safe() {
+    let mut rng = Rng::new(78);
+    for _ in 0..common::scaled(200) {
+        let w: Vec<AtomicWord> = (0..(8 << 10) / WORD_BYTES)
+            .map(|_| AtomicWord::new(rng.next_u64() as Word))
+            .collect();
+        if let Ok(c) = Cache::attach(&w[..]) {
+            exercise(&c);
+        }
+    }
+    // A valid header over garbage shards.
+    let clean = image();
+    let w: Vec<AtomicWord> = clean
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            AtomicWord::new(if i * WORD_BYTES < 256 {
+                x.load(Ordering::Relaxed)
+            } else {
+                rng.next_u64() as Word
+            })
+        })
+        .collect();
+    let c = Cache::attach(&w[..]).expect("the header is intact");
+    // Every lock word is garbage, so the first writer to each shard takes it over
+    // and rebuilds it; afterwards the cache is whole and usable.
+    exercise(&c);
+    c.repair().unwrap();
+    c.validate().unwrap();
+    c.set(b"fresh", b"value").unwrap();
+    assert_eq!(common::get(&c, b"fresh").as_deref(), Some(&b"value"[..]));
+}
