@@ -16,7 +16,6 @@
 mod contender;
 mod mem;
 mod ops;
-mod timing;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -24,7 +23,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use contender::Contender;
-use timing::Histogram;
+use workload::hist::{self as timing, Histogram};
 
 #[derive(Clone, Debug)]
 struct Params {

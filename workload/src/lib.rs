@@ -25,14 +25,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod hist;
 pub mod model;
 pub mod rng;
 pub mod trace;
 pub mod zipf;
 
+pub use hist::Histogram;
 pub use model::{HitStats, Lru, simulate_belady, simulate_infinite, simulate_lru};
 pub use rng::Rng;
 pub use trace::{TraceError, load_lis, load_oltp, oltp_trace_path};
