@@ -434,11 +434,14 @@ impl<R: Region, H: Hooks> Cache<R, H> {
             .prefetch(m.ref_word(loc) / crate::sync::WORD_BYTES, 8);
         let slot = g.slot as usize;
         let read = match out {
-            Some(buf) if !l.checksums() => match entry::read_plain(&self.region, e, slot, key, buf)
-            {
-                Some(read) => read,
-                None => entry::read(&self.region, e, slot, KeyArg::Match(key), false, Some(buf)),
-            },
+            Some(buf) if !l.checksums() => {
+                match entry::read_plain::<_, false>(&self.region, e, slot, key, buf) {
+                    Some(read) => read,
+                    None => {
+                        entry::read(&self.region, e, slot, KeyArg::Match(key), false, Some(buf))
+                    }
+                }
+            }
             out => entry::read(
                 &self.region,
                 e,
@@ -477,9 +480,10 @@ impl<R: Region, H: Hooks> Cache<R, H> {
     #[inline]
     pub fn get(&self, key: &[u8], out: &mut [u8]) -> Result<Option<usize>, Error> {
         let l = &self.l;
-        if key.is_empty() || key.len() > l.p.max_key as usize || l.checksums() {
+        if key.is_empty() || key.len() > l.p.max_key as usize {
             return self.get_general(key, out);
         }
+        let checksums = l.checksums();
         let (m, p) = self.locate(key);
         let e1 = m.epoch(Ordering::Acquire);
         if e1 & 1 != 0 {
@@ -496,8 +500,14 @@ impl<R: Region, H: Hooks> Cache<R, H> {
             // A hit will look at the page's reference bitmap: fetch it alongside.
             self.region
                 .prefetch(m.ref_word(loc) / crate::sync::WORD_BYTES, 8);
-            match entry::read_plain(&self.region, e, g.slot as usize, key, out) {
-                Some(Read::Other) => None,
+            let read = if checksums {
+                entry::read_plain::<_, true>(&self.region, e, g.slot as usize, key, out)
+            } else {
+                entry::read_plain::<_, false>(&self.region, e, g.slot as usize, key, out)
+            };
+            match read {
+                // A damaged entry is a miss, like one for another key.
+                Some(Read::Other | Read::Corrupt) => None,
                 Some(Read::Hit { vlen, .. }) => Some(Some((loc, vlen))),
                 _ => Some(None),
             }
@@ -919,23 +929,27 @@ impl<R: Region, H: Hooks> Cache<R, H> {
         let (mut hits, mut misses) = (0u64, 0u64);
         for s in 0..self.l.p.stripes as usize {
             let o = m.stripe_off(s);
-            hits =
-                hits.saturating_add(crate::region::load(&self.region, o, Ordering::Relaxed) as u64);
-            misses =
-                misses.saturating_add(
-                    crate::region::load(&self.region, o + 8, Ordering::Relaxed) as u64
-                );
+            hits = hits.saturating_add(crate::sync::widen(crate::region::load(
+                &self.region,
+                o,
+                Ordering::Relaxed,
+            )));
+            misses = misses.saturating_add(crate::sync::widen(crate::region::load(
+                &self.region,
+                o + 8,
+                Ordering::Relaxed,
+            )));
         }
         Some(ShardStats {
             hits,
             misses,
-            inserts: m.counter(Ctr::Inserts) as u64,
-            updates: m.counter(Ctr::Updates) as u64,
-            removes: m.counter(Ctr::Removes) as u64,
-            evictions: m.counter(Ctr::Evictions) as u64,
-            expirations: m.counter(Ctr::Expirations) as u64,
-            rejected: m.counter(Ctr::Rejected) as u64,
-            recoveries: m.counter(Ctr::Recoveries) as u64,
+            inserts: crate::sync::widen(m.counter(Ctr::Inserts)),
+            updates: crate::sync::widen(m.counter(Ctr::Updates)),
+            removes: crate::sync::widen(m.counter(Ctr::Removes)),
+            evictions: crate::sync::widen(m.counter(Ctr::Evictions)),
+            expirations: crate::sync::widen(m.counter(Ctr::Expirations)),
+            rejected: crate::sync::widen(m.counter(Ctr::Rejected)),
+            recoveries: crate::sync::widen(m.counter(Ctr::Recoveries)),
             entries: m.hdr(off::LIVE) as u64,
         })
     }

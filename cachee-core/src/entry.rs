@@ -231,7 +231,7 @@ pub(crate) struct Sum {
 impl Acc for Sum {
     #[inline(always)]
     fn add(&mut self, w: Word) {
-        self.a = self.a.wrapping_add(w as u64);
+        self.a = self.a.wrapping_add(crate::sync::widen(w));
         self.b = self.b.wrapping_add(self.a);
     }
 }
@@ -463,11 +463,12 @@ pub(crate) fn read<R: Region + ?Sized>(
     }
 }
 
-/// The common case of a keyed read, straight-line: no checksum, no expiry word, a
-/// short value, a buffer that fits. Returns `None` when the entry is not of that
-/// shape (the caller then takes the general path).
+/// The common case of a keyed read, straight-line: no expiry word, a short value, a
+/// buffer that fits; with `CHECKSUMS`, the checksum is verified while copying.
+/// Returns `None` when the entry is not of that shape (the caller then takes the
+/// general path).
 #[inline(always)]
-pub(crate) fn read_plain<R: Region + ?Sized>(
+pub(crate) fn read_plain<R: Region + ?Sized, const CHECKSUMS: bool>(
     r: &R,
     e: usize,
     slot: usize,
@@ -482,17 +483,33 @@ pub(crate) fn read_plain<R: Region + ?Sized>(
         return Some(Read::Other);
     }
     let vlen = (meta.0 & Meta::VLEN_MASK) as usize;
-    let key_off = e + ENTRY_HEADER_BYTES;
+    let key_off = e + ENTRY_HEADER_BYTES + if CHECKSUMS { 8 } else { 0 };
     let value_off = key_off + align8(key.len());
     if value_off + vlen > e + slot || vlen > out.len() {
         return None;
     }
-    if !key_equal_acc(r, key_off, key, &mut NoSum) {
-        return Some(Read::Other);
-    }
-    read_bytes_acc(r, value_off, &mut out[..vlen], &mut NoSum);
-    if !validate(r, e, v1) {
-        return Some(Read::Torn);
+    if CHECKSUMS {
+        let mut sum = Sum::default();
+        sum.add(meta.0 as Word);
+        if !key_equal_acc(r, key_off, key, &mut sum) {
+            return Some(Read::Other);
+        }
+        read_bytes_acc(r, value_off, &mut out[..vlen], &mut sum);
+        let stored = region::load_u64(r, e + ENTRY_HEADER_BYTES, Ordering::Relaxed);
+        if !validate(r, e, v1) {
+            return Some(Read::Torn);
+        }
+        if stored != sum.finish() as u64 {
+            return Some(Read::Corrupt);
+        }
+    } else {
+        if !key_equal_acc(r, key_off, key, &mut NoSum) {
+            return Some(Read::Other);
+        }
+        read_bytes_acc(r, value_off, &mut out[..vlen], &mut NoSum);
+        if !validate(r, e, v1) {
+            return Some(Read::Torn);
+        }
     }
     Some(Read::Hit {
         version: v1,

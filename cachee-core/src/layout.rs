@@ -116,7 +116,7 @@ pub(crate) const LAYOUT_HASH: u32 = {
 pub(crate) const fn class_of(n: usize) -> usize {
     if n <= 128 {
         let n = if n < MIN_SLOT { MIN_SLOT } else { n };
-        (n + 7) / 8 - 2
+        n.div_ceil(8) - 2
     } else {
         let k = (usize::BITS - 1 - (n - 1).leading_zeros()) as usize; // floor(log2(n - 1))
         let step = 1usize << (k - 4);

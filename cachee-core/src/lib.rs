@@ -110,7 +110,7 @@ pub use layout::{
 };
 #[cfg(not(cachee_loom))]
 pub use region::ByteRegion;
-pub use region::Region;
+pub use region::{Region, Words};
 pub use stats::{Footprint, ShardStats};
 #[cfg(cachee_loom)]
 pub use sync::mutants;

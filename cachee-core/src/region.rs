@@ -121,6 +121,58 @@ unsafe impl<R: Region + ?Sized> Region for &R {
     }
 }
 
+/// A region borrowed from a slice of atomic words (a `static` array, a `Vec`).
+///
+/// It is what `&[AtomicWord]` is, but stored as a pointer and a length, so that passing
+/// the region around never re-borrows the whole slice: each access borrows exactly one
+/// word. (Under miri, re-borrowing a large slice on every call makes each access cost
+/// as much as the whole region.)
+#[derive(Clone, Copy, Debug)]
+pub struct Words<'a> {
+    base: core::ptr::NonNull<AtomicWord>,
+    len: usize,
+    _borrow: core::marker::PhantomData<&'a [AtomicWord]>,
+}
+
+// SAFETY: the words are atomics, which may be shared and sent between threads.
+unsafe impl Send for Words<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for Words<'_> {}
+
+impl<'a> From<&'a [AtomicWord]> for Words<'a> {
+    fn from(words: &'a [AtomicWord]) -> Self {
+        let base = core::ptr::NonNull::from(words).cast::<AtomicWord>();
+        Words {
+            base,
+            len: words.len(),
+            _borrow: core::marker::PhantomData,
+        }
+    }
+}
+
+// SAFETY: `base`/`len` come from a `&'a [AtomicWord]` that stays borrowed for 'a, so
+// every index below `len` names a distinct atomic word valid for 'a, and atomics are
+// only ever accessed atomically.
+unsafe impl Region for Words<'_> {
+    #[inline]
+    fn words(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    unsafe fn word_unchecked(&self, i: usize) -> &AtomicWord {
+        debug_assert!(i < self.len);
+        // SAFETY: `i < self.len` (caller), and the pointer came from a slice borrowed
+        // for the lifetime of `self`.
+        unsafe { &*self.base.as_ptr().add(i) }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, i: usize, bytes: usize) {
+        prefetch_lines(self.base.as_ptr().wrapping_add(i), bytes)
+    }
+}
+
 #[cfg(any(cachee_loom, feature = "alloc"))]
 extern crate alloc;
 
@@ -352,11 +404,9 @@ pub(crate) fn store_u64<R: Region + ?Sized>(r: &R, off: usize, v: u64, o: Orderi
 /// Copies `out.len()` bytes starting at word-aligned byte offset `off` into `out`.
 pub(crate) fn read_bytes<R: Region + ?Sized>(r: &R, off: usize, out: &mut [u8]) {
     debug_assert_eq!(off % WORD_BYTES, 0);
-    let mut i = off / WORD_BYTES;
-    for c in out.chunks_mut(WORD_BYTES) {
+    for (i, c) in (off / WORD_BYTES..).zip(out.chunks_mut(WORD_BYTES)) {
         let w = load_idx(r, i, Ordering::Relaxed).to_ne_bytes();
         c.copy_from_slice(&w[..c.len()]);
-        i += 1;
     }
 }
 

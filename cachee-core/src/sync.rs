@@ -34,6 +34,13 @@ pub type Word = u32;
 /// Bytes in one [`Word`].
 pub const WORD_BYTES: usize = core::mem::size_of::<Word>();
 
+/// A word as a `u64` (a no-op where words are 64-bit).
+#[inline(always)]
+#[allow(clippy::unnecessary_cast)]
+pub(crate) const fn widen(w: Word) -> u64 {
+    w as u64
+}
+
 /// Creates a zeroed atomic word (usable in `const` contexts outside loom).
 #[cfg(not(cachee_loom))]
 pub const fn new_word() -> AtomicWord {

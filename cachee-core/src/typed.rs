@@ -171,6 +171,9 @@ const BUSY: u32 = 1;
 const READY: u32 = 2;
 const FAILED: u32 = 3;
 
+/// The cache a [`StaticCache`] hands out.
+pub type StaticTyped<K, V, H> = TypedCache<K, V, crate::Words<'static>, H>;
+
 /// A typed cache in a `static`, over a region that is itself a `static` (zero-filled,
 /// so it lives in `.bss` and costs no flash). Formatted on first use.
 ///
@@ -189,7 +192,7 @@ pub struct StaticCache<K: Plain, V: Plain, H: Hooks + 'static = NoHooks> {
     state: AtomicU32,
     config: Config,
     hooks: UnsafeCell<Option<H>>,
-    cache: UnsafeCell<MaybeUninit<TypedCache<K, V, &'static [AtomicWord], H>>>,
+    cache: UnsafeCell<MaybeUninit<StaticTyped<K, V, H>>>,
 }
 
 // SAFETY: `hooks` is only taken by the single thread that wins the UNINIT→BUSY
@@ -236,9 +239,7 @@ impl<K: Plain, V: Plain, H: Hooks + Send + Sync + 'static> StaticCache<K, V, H> 
     /// The cache, formatting it on first call. Concurrent first calls wait for the one
     /// that formats. Fails (now and on every later call) if the configuration does not
     /// fit in the region.
-    pub fn cache(
-        &'static self,
-    ) -> Result<&'static TypedCache<K, V, &'static [AtomicWord], H>, Error> {
+    pub fn cache(&'static self) -> Result<&'static StaticTyped<K, V, H>, Error> {
         loop {
             match self
                 .state
@@ -249,7 +250,11 @@ impl<K: Plain, V: Plain, H: Hooks + Send + Sync + 'static> StaticCache<K, V, H> 
                     // ever touches `hooks`.
                     let hooks = unsafe { (*self.hooks.get()).take() };
                     let result = match hooks {
-                        Some(h) => TypedCache::format(self.region, self.config.clone(), h),
+                        Some(h) => TypedCache::format(
+                            crate::Words::from(self.region),
+                            self.config.clone(),
+                            h,
+                        ),
                         None => Err(Error::NotReady),
                     };
                     return match result {

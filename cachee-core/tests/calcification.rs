@@ -7,7 +7,8 @@ mod common;
 use cachee_core::{AtomicWord, Cache, Config};
 use workload::{Rng, Zipf};
 
-const REGION: usize = 4 << 20;
+/// Region size (smaller under miri, where every word access is interpreted).
+const REGION: usize = if cfg!(miri) { 512 << 10 } else { 4 << 20 };
 
 fn config() -> Config {
     Config::new()
@@ -20,7 +21,7 @@ fn config() -> Config {
 /// Runs `ops` get-or-set operations over Zipf-popular keys with `value_len`-byte values;
 /// returns the hit ratio over the last half.
 fn run(
-    c: &Cache<&[AtomicWord]>,
+    c: &Cache<cachee_core::Words<'_>>,
     ops: usize,
     keys: u64,
     key_base: u64,
@@ -48,22 +49,30 @@ fn run(
 
 #[test]
 fn a_shift_to_large_values_recovers_the_fresh_hit_ratio() {
-    let scale = if cfg!(miri) { 100 } else { 1 };
+    let scale = if cfg!(miri) { 200 } else { 1 };
     let (small_ops, large_ops) = (400_000 / scale, 200_000 / scale);
 
     let aged = common::region(REGION);
-    let c = Cache::format(&aged[..], &config()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&aged[..]), &config()).unwrap();
     // Phase 1: many small entries fill every page.
-    run(&c, small_ops, 200_000, 0, 24, 1);
+    run(
+        &c,
+        small_ops,
+        if cfg!(miri) { 20_000 } else { 200_000 },
+        0,
+        24,
+        1,
+    );
     let small_entries = c.len();
     let small_evictions = c.stats().evictions;
     // Phase 2: the workload moves to large values.
-    let shifted = run(&c, large_ops, 30_000, 1 << 40, 1000, 2);
+    let large_keys = if cfg!(miri) { 2_000 } else { 30_000 };
+    let shifted = run(&c, large_ops, large_keys, 1 << 40, 1000, 2);
     c.validate().unwrap();
 
     let fresh_words = common::region(REGION);
-    let fresh = Cache::format(&fresh_words[..], &config()).unwrap();
-    let baseline = run(&fresh, large_ops, 30_000, 1 << 40, 1000, 2);
+    let fresh = Cache::format(cachee_core::Words::from(&fresh_words[..]), &config()).unwrap();
+    let baseline = run(&fresh, large_ops, large_keys, 1 << 40, 1000, 2);
 
     println!(
         "small phase left {small_entries} entries; large-value hit ratio: fresh {:.2}%, after the shift {:.2}% ({} resident)",

@@ -23,7 +23,7 @@ fn hammer(
         .max_value_len(max_len)
         .expected_entry(8, max_len / 2)
         .seed(5);
-    let c = Cache::format(&w[..], &cfg).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg).unwrap();
     let stop = AtomicBool::new(false);
     let good_reads = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -92,18 +92,36 @@ fn hammer(
 
 #[test]
 fn readers_and_writers_under_eviction_pressure() {
-    hammer(256 << 10, 2_000, 600, 2, 2, scaled(40_000));
+    hammer(
+        if cfg!(miri) { 64 << 10 } else { 256 << 10 },
+        2_000,
+        600,
+        2,
+        2,
+        scaled(40_000),
+    );
 }
 
 #[test]
 fn many_writers_on_few_keys() {
-    hammer(1 << 20, 16, 200, 3, 1, scaled(30_000));
+    hammer(
+        if cfg!(miri) { 64 << 10 } else { 1 << 20 },
+        16,
+        200,
+        3,
+        1,
+        scaled(30_000),
+    );
 }
 
 #[test]
 fn counters_are_atomic_across_threads() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &Config::new().max_key_len(8).max_value_len(32)).unwrap();
+    let c = Cache::format(
+        cachee_core::Words::from(&w[..]),
+        &Config::new().max_key_len(8).max_value_len(32),
+    )
+    .unwrap();
     let per = scaled(5_000) as u64;
     std::thread::scope(|s| {
         for _ in 0..4 {

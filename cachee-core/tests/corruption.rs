@@ -13,7 +13,7 @@ use workload::Rng;
 fn image() -> Vec<AtomicWord> {
     let w = common::region(96 << 10);
     let c = Cache::format(
-        &w[..],
+        cachee_core::Words::from(&w[..]),
         &Config::new()
             .max_key_len(16)
             .max_value_len(200)
@@ -31,7 +31,7 @@ fn image() -> Vec<AtomicWord> {
     w
 }
 
-fn exercise(c: &Cache<&[AtomicWord]>) {
+fn exercise(c: &Cache<cachee_core::Words<'_>>) {
     let mut buf = [0u8; 200];
     for i in 0..450u32 {
         let key = i.to_le_bytes();
@@ -72,7 +72,7 @@ fn bit_flips_anywhere_are_survived_and_repaired() {
             let bit: Word = 1 << rng.below(WORD_BYTES as u64 * 8);
             w[i].fetch_xor(bit, Ordering::Relaxed);
         }
-        let Ok(c) = Cache::attach(&w[..]) else {
+        let Ok(c) = Cache::attach(cachee_core::Words::from(&w[..])) else {
             continue;
         };
         exercise(&c);
@@ -93,7 +93,7 @@ fn arbitrary_bytes_are_refused_or_safe() {
         let w: Vec<AtomicWord> = (0..(8 << 10) / WORD_BYTES)
             .map(|_| AtomicWord::new(rng.next_u64() as Word))
             .collect();
-        if let Ok(c) = Cache::attach(&w[..]) {
+        if let Ok(c) = Cache::attach(cachee_core::Words::from(&w[..])) {
             exercise(&c);
         }
     }
@@ -110,7 +110,7 @@ fn arbitrary_bytes_are_refused_or_safe() {
             })
         })
         .collect();
-    let c = Cache::attach(&w[..]).expect("the header is intact");
+    let c = Cache::attach(cachee_core::Words::from(&w[..])).expect("the header is intact");
     // Every lock word is garbage, so the first writer to each shard takes it over
     // and rebuilds it; afterwards the cache is whole and usable.
     exercise(&c);
@@ -118,4 +118,54 @@ fn arbitrary_bytes_are_refused_or_safe() {
     c.validate().unwrap();
     c.set(b"fresh", b"value").unwrap();
     assert_eq!(common::get(&c, b"fresh").as_deref(), Some(&b"value"[..]));
+}
+
+#[test]
+fn with_checksums_damaged_entries_read_as_misses_never_as_wrong_values() {
+    let rounds = common::scaled(100);
+    let mut rng = Rng::new(79);
+    let cfg = Config::new()
+        .max_key_len(16)
+        .max_value_len(200)
+        .shards(2)
+        .seed(4)
+        .checksums(true);
+    let clean = common::region(96 << 10);
+    let c = Cache::format(cachee_core::Words::from(&clean[..]), &cfg).unwrap();
+    for i in 0..400u32 {
+        c.set(
+            &i.to_le_bytes(),
+            &common::stamped(i as u64, 1, 16 + (i % 150) as usize),
+        )
+        .unwrap();
+    }
+    let (mut wrong, mut hits, mut misses) = (0, 0, 0);
+    for _ in 0..rounds {
+        let w: Vec<AtomicWord> = clean
+            .iter()
+            .map(|x| AtomicWord::new(x.load(Ordering::Relaxed)))
+            .collect();
+        // Damage only past the region header, so the region still attaches.
+        for _ in 0..1 + rng.below(16) {
+            let i = 32 + rng.below(w.len() as u64 - 32) as usize;
+            w[i].fetch_xor(1 << rng.below(WORD_BYTES as u64 * 8), Ordering::Relaxed);
+        }
+        let d = Cache::attach(cachee_core::Words::from(&w[..])).unwrap();
+        let mut buf = [0u8; 200];
+        for i in 0..400u32 {
+            match d.get(&i.to_le_bytes(), &mut buf) {
+                Ok(Some(n)) => {
+                    hits += 1;
+                    if common::check_stamp(i as u64, &buf[..n]) != Some(1) {
+                        wrong += 1;
+                    }
+                }
+                Ok(None) => misses += 1,
+                Err(_) => misses += 1,
+            }
+        }
+    }
+    println!("hits {hits}, misses {misses}, wrong {wrong}");
+    assert_eq!(wrong, 0, "a damaged entry was returned as a value");
+    assert!(hits > 0 && misses > 0);
 }

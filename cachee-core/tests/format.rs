@@ -33,9 +33,9 @@ fn poke(w: &[cachee_core::AtomicWord], field: usize, value: u32) {
 #[test]
 fn attach_sees_what_another_handle_wrote() {
     let w = region(512 << 10);
-    let a = Cache::format(&w[..], &cfg()).unwrap();
+    let a = Cache::format(cachee_core::Words::from(&w[..]), &cfg()).unwrap();
     a.set(b"shared", b"value").unwrap();
-    let b = Cache::attach(&w[..]).unwrap();
+    let b = Cache::attach(cachee_core::Words::from(&w[..])).unwrap();
     assert_eq!(get(&b, b"shared").as_deref(), Some(&b"value"[..]));
     b.set(b"back", b"again").unwrap();
     assert_eq!(get(&a, b"back").as_deref(), Some(&b"again"[..]));
@@ -46,35 +46,38 @@ fn attach_sees_what_another_handle_wrote() {
 #[test]
 fn the_format_is_position_independent() {
     let w = region(512 << 10);
-    let c = Cache::format(&w[..], &cfg()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg()).unwrap();
     for i in 0..common::scaled(500) as u32 {
         c.set(&i.to_le_bytes(), &[i as u8; 40]).unwrap();
     }
-    drop(c);
+    let _ = c;
     // A byte-for-byte copy at another address is the same cache.
     let moved = copy(&w);
-    let c = Cache::attach(&moved[..]).unwrap();
+    let c = Cache::attach(cachee_core::Words::from(&moved[..])).unwrap();
     c.validate().unwrap();
     for i in 0..common::scaled(500) as u32 {
         if let Some(v) = get(&c, &i.to_le_bytes()) {
             assert_eq!(v, vec![i as u8; 40]);
         }
     }
-    assert!(c.len() > 0);
+    assert!(!c.is_empty());
 }
 
 #[test]
 fn foreign_and_damaged_regions_are_refused_with_the_reason() {
     let w = region(256 << 10);
-    drop(Cache::format(&w[..], &cfg()).unwrap());
+    Cache::format(cachee_core::Words::from(&w[..]), &cfg()).unwrap();
 
     let zeroed = region(256 << 10);
-    assert_eq!(Cache::attach(&zeroed[..]).unwrap_err(), Error::BadMagic);
+    assert_eq!(
+        Cache::attach(cachee_core::Words::from(&zeroed[..])).unwrap_err(),
+        Error::BadMagic
+    );
 
     let v = copy(&w);
     poke(&v, 2, FORMAT_VERSION + 1);
     assert_eq!(
-        Cache::attach(&v[..]).unwrap_err(),
+        Cache::attach(cachee_core::Words::from(&v[..])).unwrap_err(),
         Error::UnsupportedVersion {
             found: FORMAT_VERSION + 1,
             supported: FORMAT_VERSION
@@ -84,7 +87,7 @@ fn foreign_and_damaged_regions_are_refused_with_the_reason() {
     let v = copy(&w);
     poke(&v, 3, 0x1234_5678);
     assert!(matches!(
-        Cache::attach(&v[..]).unwrap_err(),
+        Cache::attach(cachee_core::Words::from(&v[..])).unwrap_err(),
         Error::LayoutMismatch {
             found: 0x1234_5678,
             ..
@@ -93,7 +96,10 @@ fn foreign_and_damaged_regions_are_refused_with_the_reason() {
 
     let v = copy(&w);
     poke(&v, 4, 0);
-    assert_eq!(Cache::attach(&v[..]).unwrap_err(), Error::NotReady);
+    assert_eq!(
+        Cache::attach(cachee_core::Words::from(&v[..])).unwrap_err(),
+        Error::NotReady
+    );
 
     // Any change to a checksummed field is caught.
     for field in [6usize, 8, 9, 10, 11, 12, 13, 14, 17, 19, 20, 25, 40, 63] {
@@ -102,7 +108,7 @@ fn foreign_and_damaged_regions_are_refused_with_the_reason() {
         let old =
             (v[byte / WORD_BYTES].load(Ordering::Relaxed) >> ((byte % WORD_BYTES) * 8)) as u32;
         poke(&v, field, old ^ 0x10);
-        let err = Cache::attach(&v[..]).unwrap_err();
+        let err = Cache::attach(cachee_core::Words::from(&v[..])).unwrap_err();
         assert!(
             matches!(err, Error::CorruptHeader(_)),
             "field {field}: {err:?}"
@@ -113,11 +119,11 @@ fn foreign_and_damaged_regions_are_refused_with_the_reason() {
     // A truncated region.
     let half = &w[..w.len() / 2];
     assert!(matches!(
-        Cache::attach(half).unwrap_err(),
+        Cache::attach(cachee_core::Words::from(half)).unwrap_err(),
         Error::RegionTooSmall { .. }
     ));
     assert!(matches!(
-        Cache::attach(&w[..3]).unwrap_err(),
+        Cache::attach(cachee_core::Words::from(&w[..3])).unwrap_err(),
         Error::RegionTooSmall { .. }
     ));
 }
@@ -126,32 +132,32 @@ fn foreign_and_damaged_regions_are_refused_with_the_reason() {
 fn impossible_configurations_are_refused() {
     let w = region(64 << 10);
     assert!(matches!(
-        Cache::format(&w[..4], &cfg()).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..4]), &cfg()).unwrap_err(),
         Error::RegionTooSmall { .. }
     ));
     let too_big_value = Config::new().max_value_len(8 << 20);
     assert!(matches!(
-        Cache::format(&w[..], &too_big_value).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..]), &too_big_value).unwrap_err(),
         Error::InvalidConfig(_)
     ));
     assert!(matches!(
-        Cache::format(&w[..], &cfg().shards(3)).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..]), &cfg().shards(3)).unwrap_err(),
         Error::InvalidConfig(_)
     ));
     assert!(matches!(
-        Cache::format(&w[..], &cfg().page_size(1000)).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..]), &cfg().page_size(1000)).unwrap_err(),
         Error::InvalidConfig(_)
     ));
     assert!(matches!(
-        Cache::format(&w[..], &cfg().max_key_len(5000)).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..]), &cfg().max_key_len(5000)).unwrap_err(),
         Error::InvalidConfig(_)
     ));
     assert!(matches!(
-        Cache::format(&w[..], &cfg().max_entries(0)).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..]), &cfg().max_entries(0)).unwrap_err(),
         Error::InvalidConfig(_)
     ));
     assert!(matches!(
-        Cache::format(&w[..], &cfg().stat_stripes(3)).unwrap_err(),
+        Cache::format(cachee_core::Words::from(&w[..]), &cfg().stat_stripes(3)).unwrap_err(),
         Error::InvalidConfig(_)
     ));
 }
@@ -165,7 +171,7 @@ fn sizing_helper_gives_a_region_that_holds_the_entries() {
     let n = common::scaled(20_000) as u64;
     let bytes = cfg.bytes_for(n, 8, 100).unwrap();
     let w = region(bytes);
-    let c = Cache::format(&w[..], &cfg).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg).unwrap();
     for i in 0..n {
         c.set(&i.to_le_bytes(), &[1; 100]).unwrap();
     }

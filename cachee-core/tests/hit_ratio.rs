@@ -23,7 +23,7 @@ fn simulate_cachee(keys: &[u64], capacity: usize) -> HitStats {
         .seed(1);
     let bytes = cfg.bytes_for(capacity as u64, 8, 8).expect("sizing") + (64 << 10);
     let w = common::region(bytes);
-    let c = Cache::format(&w[..], &cfg).expect("format");
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg).expect("format");
     let mut out = [0u8; 8];
     let mut stats = HitStats::default();
     for &k in keys {

@@ -16,7 +16,7 @@ fn for_each_visits_every_entry_once() {
         .max_value_len(300)
         .expected_entry(4, 150)
         .shards(4);
-    let c = Cache::format(&w[..], &cfg).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg).unwrap();
     let mut want = BTreeMap::new();
     for i in 0..common::scaled(1000) as u32 {
         let v = vec![i as u8; (i % 300) as usize];
@@ -43,7 +43,11 @@ fn for_each_visits_every_entry_once() {
 #[test]
 fn for_each_can_stop_early_and_needs_big_enough_buffers() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &Config::new().max_key_len(16).max_value_len(64)).unwrap();
+    let c = Cache::format(
+        cachee_core::Words::from(&w[..]),
+        &Config::new().max_key_len(16).max_value_len(64),
+    )
+    .unwrap();
     for i in 0..10u8 {
         c.set(&[i], &[i]).unwrap();
     }
@@ -69,7 +73,11 @@ fn for_each_can_stop_early_and_needs_big_enough_buffers() {
 #[test]
 fn iteration_runs_alongside_writers() {
     let w = region(512 << 10);
-    let c = Cache::format(&w[..], &Config::new().max_key_len(16).max_value_len(200)).unwrap();
+    let c = Cache::format(
+        cachee_core::Words::from(&w[..]),
+        &Config::new().max_key_len(16).max_value_len(200),
+    )
+    .unwrap();
     let rounds = common::scaled(2000) as u64;
     std::thread::scope(|s| {
         s.spawn(|| {

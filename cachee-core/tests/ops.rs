@@ -12,7 +12,7 @@ fn small() -> Config {
 #[test]
 fn set_get_overwrite_remove() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     assert!(c.is_empty());
     assert_eq!(get(&c, b"k"), None);
     c.set(b"k", b"one").unwrap();
@@ -39,7 +39,7 @@ fn set_get_overwrite_remove() {
 #[test]
 fn keys_are_exact_bytes() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     let keys: [&[u8]; 6] = [b"a", b"a\0", b"\0a", b"ab", b"abcdefgh", b"abcdefgh\0"];
     for (i, k) in keys.iter().enumerate() {
         c.set(k, &[i as u8; 3]).unwrap();
@@ -54,7 +54,7 @@ fn keys_are_exact_bytes() {
 #[test]
 fn contains_and_stats_count_hits_and_misses() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     c.set(b"x", b"1").unwrap();
     assert!(c.contains(b"x").unwrap());
     assert!(!c.contains(b"y").unwrap());
@@ -72,7 +72,7 @@ fn contains_and_stats_count_hits_and_misses() {
 #[test]
 fn add_and_replace() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     assert!(!c.replace(b"k", b"r", None).unwrap());
     assert_eq!(get(&c, b"k"), None);
     assert!(c.add(b"k", b"first", None).unwrap());
@@ -85,7 +85,7 @@ fn add_and_replace() {
 #[test]
 fn compare_and_swap_by_version() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     let mut buf = [0u8; 64];
     assert!(c.get_entry(b"k", &mut buf).unwrap().is_none());
     c.set(b"k", b"v1").unwrap();
@@ -118,7 +118,7 @@ fn compare_and_swap_by_version() {
 #[test]
 fn incr_and_decr_on_decimal_text() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     assert_eq!(c.incr(b"n", 1, None).unwrap(), None);
     assert_eq!(get(&c, b"n"), None);
     assert_eq!(c.incr(b"n", 5, Some(10)).unwrap(), Some(10));
@@ -152,7 +152,7 @@ fn incr_and_decr_on_decimal_text() {
 #[test]
 fn get_variants_and_small_buffers() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     c.set(b"k", b"hello world").unwrap();
     let mut tiny = [0xeeu8; 4];
     assert_eq!(
@@ -178,7 +178,7 @@ fn get_variants_and_small_buffers() {
 #[test]
 fn bad_input_is_rejected_and_loses_nothing() {
     let w = region(256 << 10);
-    let c = Cache::format(&w[..], &small()).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     c.set(b"k", b"keep").unwrap();
     assert_eq!(c.set(b"", b"v"), Err(Error::EmptyKey));
     assert_eq!(c.get(b"", &mut [0; 4]), Err(Error::EmptyKey));
@@ -236,11 +236,11 @@ fn bad_input_is_rejected_and_loses_nothing() {
 #[test]
 fn clear_empties_every_shard_and_keeps_working() {
     let w = region(2 << 20);
-    let c = Cache::format(&w[..], &small().shards(4)).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &small().shards(4)).unwrap();
     for i in 0..common::scaled(2000) as u32 {
         c.set(&i.to_le_bytes(), &i.to_le_bytes()).unwrap();
     }
-    assert!(c.len() > 0);
+    assert!(!c.is_empty());
     c.clear().unwrap();
     assert_eq!(c.len(), 0);
     assert_eq!(get(&c, &7u32.to_le_bytes()), None);
@@ -253,7 +253,11 @@ fn clear_empties_every_shard_and_keeps_working() {
 #[test]
 fn values_of_every_size_round_trip() {
     let w = region(1 << 20);
-    let c = Cache::format(&w[..], &Config::new().max_key_len(32).max_value_len(3000)).unwrap();
+    let c = Cache::format(
+        cachee_core::Words::from(&w[..]),
+        &Config::new().max_key_len(32).max_value_len(3000),
+    )
+    .unwrap();
     let sizes: Vec<usize> = if cfg!(miri) {
         vec![0, 1, 7, 8, 9, 255, 3000]
     } else {

@@ -14,7 +14,7 @@ fn fill(
 ) -> (f64, cachee_core::Footprint) {
     let bytes = cfg.bytes_for(entries, key_len, value_len).unwrap();
     let w = common::region(bytes);
-    let c = Cache::format(&w[..], &cfg).unwrap();
+    let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg).unwrap();
     let value = vec![0x5a; value_len];
     // Insert twice as many distinct keys as fit: the region ends up full.
     for i in 0..entries * 2 {

@@ -20,7 +20,8 @@ fn cfg() -> Config {
 #[test]
 fn a_writer_dying_mid_write_is_recovered() {
     let w = region(1 << 20);
-    let c = Cache::format_with_hooks(&w[..], &cfg(), TestHooks::new(1)).unwrap();
+    let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), TestHooks::new(1))
+        .unwrap();
     for i in 0..200u32 {
         c.set(&i.to_le_bytes(), &[i as u8; 50]).unwrap();
     }
@@ -75,7 +76,7 @@ fn a_live_owner_is_waited_for_not_overtaken() {
     let w = region(1 << 20);
     let mut hooks = TestHooks::new(1);
     hooks.patience = 10_000;
-    let c = Cache::format_with_hooks(&w[..], &cfg(), hooks).unwrap();
+    let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), hooks).unwrap();
     c.set(b"k", b"old").unwrap();
     let shard = c.testing_shard_of(b"k");
     c.testing_hold_lock(shard, 42); // alive (never killed), e.g. a stopped process
@@ -111,7 +112,8 @@ fn a_live_owner_is_waited_for_not_overtaken() {
 #[test]
 fn a_dead_owner_without_a_partial_write_loses_nothing() {
     let w = region(1 << 20);
-    let c = Cache::format_with_hooks(&w[..], &cfg(), TestHooks::new(1)).unwrap();
+    let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), TestHooks::new(1))
+        .unwrap();
     for i in 0..300u32 {
         c.set(&i.to_le_bytes(), &i.to_le_bytes()).unwrap();
     }
@@ -125,7 +127,8 @@ fn a_dead_owner_without_a_partial_write_loses_nothing() {
     c.validate().unwrap();
     // Recovery itself kept the entries; it was `clear` that removed them.
     let w2 = region(1 << 20);
-    let c2 = Cache::format_with_hooks(&w2[..], &cfg(), TestHooks::new(1)).unwrap();
+    let c2 = Cache::format_with_hooks(cachee_core::Words::from(&w2[..]), &cfg(), TestHooks::new(1))
+        .unwrap();
     for i in 0..300u32 {
         c2.set(&i.to_le_bytes(), &i.to_le_bytes()).unwrap();
     }

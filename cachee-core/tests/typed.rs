@@ -10,7 +10,7 @@ use cachee_core::{
 fn typed_cache_round_trips_plain_values() {
     let w = common::region(128 << 10);
     let c: TypedCache<u64, [u32; 4], _> =
-        TypedCache::format(&w[..], Config::new(), NoHooks).unwrap();
+        TypedCache::format(cachee_core::Words::from(&w[..]), Config::new(), NoHooks).unwrap();
     assert!(c.is_empty());
     c.insert(&1, &[1, 2, 3, 4]).unwrap();
     assert_eq!(c.get(&1).unwrap(), Some([1, 2, 3, 4]));
@@ -30,12 +30,14 @@ fn typed_cache_round_trips_plain_values() {
     assert!(c.is_empty());
     c.inner().validate().unwrap();
     // Attaching with other types is refused.
-    drop(c);
+    let _ = c;
     assert!(matches!(
-        TypedCache::<u32, [u32; 4], _>::attach(&w[..], NoHooks),
+        TypedCache::<u32, [u32; 4], _>::attach(cachee_core::Words::from(&w[..]), NoHooks),
         Err(Error::InvalidConfig(_))
     ));
-    assert!(TypedCache::<u64, [u32; 4], _>::attach(&w[..], NoHooks).is_ok());
+    assert!(
+        TypedCache::<u64, [u32; 4], _>::attach(cachee_core::Words::from(&w[..]), NoHooks).is_ok()
+    );
 }
 
 static REGION: [AtomicWord; words_for(32 * 1024)] = zeroed_words();

@@ -95,7 +95,11 @@ impl fmt::Display for ShmError {
             ShmError::NotFound(p) => write!(f, "{}: no such segment", p.display()),
             ShmError::AlreadyExists(p) => write!(f, "{}: segment already exists", p.display()),
             ShmError::InvalidName(n) => write!(f, "invalid segment name {n:?}"),
-            ShmError::Symlink(p) => write!(f, "{}: is a symbolic link; refusing to follow it", p.display()),
+            ShmError::Symlink(p) => write!(
+                f,
+                "{}: is a symbolic link; refusing to follow it",
+                p.display()
+            ),
             ShmError::NotAFile(p) => write!(f, "{}: not a regular file", p.display()),
             ShmError::WrongOwner { path, owner, me } => write!(
                 f,
@@ -107,18 +111,32 @@ impl fmt::Display for ShmError {
                 "{}: mode {mode:04o} lets other users write it; refusing to attach (chmod go-w)",
                 path.display()
             ),
-            ShmError::NotASegment(p) => write!(f, "{}: not a cachee segment (bad magic number)", p.display()),
-            ShmError::UnsupportedVersion { path, found, supported } => write!(
+            ShmError::NotASegment(p) => write!(
+                f,
+                "{}: not a cachee segment (bad magic number)",
+                p.display()
+            ),
+            ShmError::UnsupportedVersion {
+                path,
+                found,
+                supported,
+            } => write!(
                 f,
                 "{}: segment format version {found} is not supported (this build reads version {supported})",
                 path.display()
             ),
-            ShmError::Truncated { path, expected, actual } => write!(
+            ShmError::Truncated {
+                path,
+                expected,
+                actual,
+            } => write!(
                 f,
                 "{}: truncated: {actual} bytes, the header says {expected}",
                 path.display()
             ),
-            ShmError::CorruptHeader(p, what) => write!(f, "{}: corrupt segment header: {what}", p.display()),
+            ShmError::CorruptHeader(p, what) => {
+                write!(f, "{}: corrupt segment header: {what}", p.display())
+            }
             ShmError::NoSpace { path, bytes } => write!(
                 f,
                 "{}: not enough space for {bytes} bytes on its filesystem",

@@ -84,7 +84,16 @@ impl Header {
 
     pub(crate) fn checksum(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for i in [w::MAGIC, w::VERSION, w::CREATOR, w::CREATED, w::REGION_OFF, w::REGION_LEN, w::FILE_LEN, w::SLOTS] {
+        for i in [
+            w::MAGIC,
+            w::VERSION,
+            w::CREATOR,
+            w::CREATED,
+            w::REGION_OFF,
+            w::REGION_LEN,
+            w::FILE_LEN,
+            w::SLOTS,
+        ] {
             for b in self.load(i).to_le_bytes() {
                 h ^= b as u64;
                 h = h.wrapping_mul(0x0100_0000_01b3);
@@ -116,7 +125,10 @@ impl Header {
                         .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
-                    let generation = self.owner_gen(slot).fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+                    let generation = self
+                        .owner_gen(slot)
+                        .fetch_add(1, Ordering::AcqRel)
+                        .wrapping_add(1);
                     return Some(owner_id(slot, generation));
                 }
             }
@@ -127,7 +139,9 @@ impl Header {
     /// Gives an owner slot back (on a clean detach).
     pub(crate) fn release_owner(&self, id: u32, me: u64) {
         if let Some(slot) = slot_of(id) {
-            let _ = self.owner_word(slot).compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
+            let _ =
+                self.owner_word(slot)
+                    .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 

@@ -22,8 +22,20 @@ pub struct ShmHooks {
 }
 
 impl ShmHooks {
-    pub(crate) fn new(header: Header, slots: u64, me: u64, id: u32, lock_timeout: Duration) -> Self {
-        ShmHooks { header, slots, me, id, lock_timeout }
+    pub(crate) fn new(
+        header: Header,
+        slots: u64,
+        me: u64,
+        id: u32,
+        lock_timeout: Duration,
+    ) -> Self {
+        ShmHooks {
+            header,
+            slots,
+            me,
+            id,
+            lock_timeout,
+        }
     }
 
     pub(crate) fn release(&self) {
@@ -35,7 +47,9 @@ impl ShmHooks {
 /// clock all processes — and a segment file that outlives a reboot — agree on. A step
 /// of the system clock shortens or lengthens TTLs by the same amount.
 pub fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 thread_local! {

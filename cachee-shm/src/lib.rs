@@ -48,7 +48,9 @@ use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-pub use cachee_core::{CasOutcome, CasToken, Error as CacheError, Problem, RepairReport, ShardStats};
+pub use cachee_core::{
+    CasOutcome, CasToken, Error as CacheError, Problem, RepairReport, ShardStats,
+};
 pub use error::ShmError;
 pub use header::HEADER_BYTES;
 pub use hooks::{ShmHooks, now_millis};
@@ -84,7 +86,11 @@ impl Segment {
 
     /// Runs `f` on a validated copy of the value of `key`, made in a per-thread buffer
     /// (no allocation after the first call on a thread).
-    pub fn get_with<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, ShmError> {
+    pub fn get_with<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, ShmError> {
         SCRATCH.with(|s| {
             let mut buf = s.borrow_mut();
             let need = self.cache().max_value_len();
@@ -116,8 +122,15 @@ impl Segment {
     }
 
     /// Stores `value` only if `key` is present; returns whether it did.
-    pub fn replace(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<bool, ShmError> {
-        Ok(self.cache().replace(key, value, ttl.map(ttl_ms).transpose()?)?)
+    pub fn replace(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, ShmError> {
+        Ok(self
+            .cache()
+            .replace(key, value, ttl.map(ttl_ms).transpose()?)?)
     }
 
     /// The value of `key` and its CAS token.
@@ -130,8 +143,16 @@ impl Segment {
     }
 
     /// Stores `value` only if the entry is still the version `token` came from.
-    pub fn cas(&self, key: &[u8], token: CasToken, value: &[u8], ttl: Option<Duration>) -> Result<CasOutcome, ShmError> {
-        Ok(self.cache().cas(key, token, value, ttl.map(ttl_ms).transpose()?)?)
+    pub fn cas(
+        &self,
+        key: &[u8],
+        token: CasToken,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<CasOutcome, ShmError> {
+        Ok(self
+            .cache()
+            .cas(key, token, value, ttl.map(ttl_ms).transpose()?)?)
     }
 
     /// Removes `key`; returns whether it was present.

@@ -13,14 +13,23 @@ pub(crate) fn start_time(pid: u32) -> io::Result<Option<u64>> {
     };
     // The command name (field 2) is parenthesised and may itself contain spaces or
     // parentheses: the fields that follow start after the last ')'.
-    let rest = text.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| bad(&text))?;
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| bad(&text))?;
     // `rest` holds fields 3, 4, …; starttime is field 22.
-    let start = rest.split_ascii_whitespace().nth(22 - 3).ok_or_else(|| bad(&text))?;
+    let start = rest
+        .split_ascii_whitespace()
+        .nth(22 - 3)
+        .ok_or_else(|| bad(&text))?;
     start.parse().map(Some).map_err(|_| bad(&text))
 }
 
 fn bad(text: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("unexpected /proc stat line: {text:.80}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("unexpected /proc stat line: {text:.80}"),
+    )
 }
 
 /// This process's id and start time.
@@ -62,7 +71,10 @@ mod tests {
     fn this_process_is_alive_and_a_reused_pid_is_not() {
         let (pid, start) = me().unwrap();
         assert!(alive(pack(pid, start)));
-        assert!(!alive(pack(pid, start + 1)), "same pid, other start time: another process");
+        assert!(
+            !alive(pack(pid, start + 1)),
+            "same pid, other start time: another process"
+        );
         assert!(!alive(0));
         assert_eq!(unpack(pack(pid, start)), (pid, start));
     }

@@ -132,7 +132,12 @@ impl Options {
 
     /// The file size (header included) for which a segment with these options holds
     /// `entries` entries of the given key and value lengths.
-    pub fn size_for(&self, entries: u64, key_len: usize, value_len: usize) -> Result<u64, ShmError> {
+    pub fn size_for(
+        &self,
+        entries: u64,
+        key_len: usize,
+        value_len: usize,
+    ) -> Result<u64, ShmError> {
         let bytes = self.config(0).bytes_for(entries, key_len, value_len)?;
         Ok(HEADER_BYTES as u64 + bytes as u64)
     }
@@ -158,13 +163,22 @@ impl Options {
             )));
         }
         if self.mode & 0o600 != 0o600 {
-            return Err(ShmError::InvalidOptions(format!("mode {:04o} must let the owner read and write", self.mode)));
+            return Err(ShmError::InvalidOptions(format!(
+                "mode {:04o} must let the owner read and write",
+                self.mode
+            )));
         }
         if self.size < (HEADER_BYTES as u64) + (64 << 10) {
-            return Err(ShmError::InvalidOptions(format!("size {} is smaller than the 128 KiB minimum", self.size)));
+            return Err(ShmError::InvalidOptions(format!(
+                "size {} is smaller than the 128 KiB minimum",
+                self.size
+            )));
         }
         if self.size > (1 << 46) {
-            return Err(ShmError::InvalidOptions(format!("size {} is larger than 64 TiB", self.size)));
+            return Err(ShmError::InvalidOptions(format!(
+                "size {} is larger than 64 TiB",
+                self.size
+            )));
         }
         Ok(())
     }
@@ -198,7 +212,10 @@ pub struct Segment {
 
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Segment").field("path", &self.path).field("cache", &self.cache).finish()
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .field("cache", &self.cache)
+            .finish()
     }
 }
 
@@ -209,7 +226,11 @@ impl Drop for Segment {
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> ShmError + 'a {
-    move |source| ShmError::Io { path: path.to_path_buf(), op, source }
+    move |source| ShmError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
 }
 
 fn flock(file: &File, op: libc::c_int) -> bool {
@@ -232,12 +253,20 @@ impl Segment {
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => ShmError::AlreadyExists(path.clone()),
                 std::io::ErrorKind::NotFound => ShmError::NotFound(path.clone()),
-                _ => ShmError::Io { path: path.clone(), op: "create", source: e },
+                _ => ShmError::Io {
+                    path: path.clone(),
+                    op: "create",
+                    source: e,
+                },
             })?;
         if !flock(&file, libc::LOCK_EX) {
             let e = std::io::Error::last_os_error();
             let _ = std::fs::remove_file(&path);
-            return Err(ShmError::Io { path, op: "lock", source: e });
+            return Err(ShmError::Io {
+                path,
+                op: "lock",
+                source: e,
+            });
         }
         match Self::initialise(&file, &path, opts) {
             Ok(seg) => {
@@ -259,7 +288,12 @@ impl Segment {
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
         match rc {
             0 => {}
-            libc::ENOSPC | libc::EFBIG => return Err(ShmError::NoSpace { path: path.to_path_buf(), bytes: size }),
+            libc::ENOSPC | libc::EFBIG => {
+                return Err(ShmError::NoSpace {
+                    path: path.to_path_buf(),
+                    bytes: size,
+                });
+            }
             e => {
                 return Err(ShmError::Io {
                     path: path.to_path_buf(),
@@ -270,7 +304,11 @@ impl Segment {
         }
         let map = MmapRaw::map_raw(file).map_err(io_err(path, "map"))?;
         if (map.len() as u64) < size {
-            return Err(ShmError::Truncated { path: path.to_path_buf(), expected: size, actual: map.len() as u64 });
+            return Err(ShmError::Truncated {
+                path: path.to_path_buf(),
+                expected: size,
+                actual: map.len() as u64,
+            });
         }
         // SAFETY: the mapping is page-aligned, at least HEADER_BYTES long, lives in
         // `map` (moved into the returned segment, which outlives every use), and is only
@@ -329,7 +367,11 @@ impl Segment {
                 (std::io::ErrorKind::NotFound, _) => ShmError::NotFound(path.to_path_buf()),
                 (_, Some(libc::ELOOP)) => ShmError::Symlink(path.to_path_buf()),
                 (_, Some(libc::EISDIR)) => ShmError::NotAFile(path.to_path_buf()),
-                _ => ShmError::Io { path: path.to_path_buf(), op: "open", source: e },
+                _ => ShmError::Io {
+                    path: path.to_path_buf(),
+                    op: "open",
+                    source: e,
+                },
             })?;
         let meta = file.metadata().map_err(io_err(path, "stat"))?;
         if !meta.file_type().is_file() {
@@ -338,10 +380,17 @@ impl Segment {
         // SAFETY: `geteuid` has no preconditions.
         let me = unsafe { libc::geteuid() };
         if meta.uid() != me && !opts.allow_foreign_owner {
-            return Err(ShmError::WrongOwner { path: path.to_path_buf(), owner: meta.uid(), me });
+            return Err(ShmError::WrongOwner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                me,
+            });
         }
         if meta.mode() & 0o022 != 0 {
-            return Err(ShmError::ModeTooOpen { path: path.to_path_buf(), mode: meta.mode() & 0o7777 });
+            return Err(ShmError::ModeTooOpen {
+                path: path.to_path_buf(),
+                mode: meta.mode() & 0o7777,
+            });
         }
         let deadline = Instant::now() + opts.wait;
         loop {
@@ -392,24 +441,41 @@ impl Segment {
     }
 
     /// Validates the header of a ready segment, then attaches its cache.
-    fn attach_checked(map: MmapRaw, path: &Path, header: Header, len: u64, opts: &Options) -> Result<Segment, ShmError> {
+    fn attach_checked(
+        map: MmapRaw,
+        path: &Path,
+        header: Header,
+        len: u64,
+        opts: &Options,
+    ) -> Result<Segment, ShmError> {
         let p = path.to_path_buf();
         let version = header.load(w::VERSION);
         if version != VERSION {
-            return Err(ShmError::UnsupportedVersion { path: p, found: version, supported: VERSION });
+            return Err(ShmError::UnsupportedVersion {
+                path: p,
+                found: version,
+                supported: VERSION,
+            });
         }
         if header.load(w::CHECKSUM) != header.checksum() {
             return Err(ShmError::CorruptHeader(p, "header checksum mismatch"));
         }
         let file_len = header.load(w::FILE_LEN);
         if len < file_len {
-            return Err(ShmError::Truncated { path: p, expected: file_len, actual: len });
+            return Err(ShmError::Truncated {
+                path: p,
+                expected: file_len,
+                actual: len,
+            });
         }
         if header.load(w::REGION_OFF) != HEADER_BYTES as u64
             || header.load(w::REGION_LEN) != file_len.saturating_sub(HEADER_BYTES as u64)
             || header.load(w::SLOTS) != OWNER_SLOTS
         {
-            return Err(ShmError::CorruptHeader(p, "region bounds or owner table size"));
+            return Err(ShmError::CorruptHeader(
+                p,
+                "region bounds or owner table size",
+            ));
         }
         Self::attach_region(map, path, header, opts, None)
     }
@@ -440,7 +506,9 @@ impl Segment {
         }
         let (pid, start) = process::me().map_err(io_err(path, "read /proc/self/stat"))?;
         let me = process::pack(pid, start);
-        let id = header.claim_owner(me, OWNER_SLOTS).ok_or_else(|| ShmError::TooManyProcesses(path.to_path_buf()))?;
+        let id = header
+            .claim_owner(me, OWNER_SLOTS)
+            .ok_or_else(|| ShmError::TooManyProcesses(path.to_path_buf()))?;
         let hooks = ShmHooks::new(header, OWNER_SLOTS, me, id, opts.lock_timeout);
         // SAFETY: the region lies within the mapping (checked above: HEADER_BYTES +
         // region_len ≤ map.len()); the mapping is kept alive by the `Segment`, which
@@ -459,7 +527,11 @@ impl Segment {
             None => Cache::attach_with_hooks(region, hooks),
         };
         match cache {
-            Ok(cache) => Ok(Segment { cache, map, path: path.to_path_buf() }),
+            Ok(cache) => Ok(Segment {
+                cache,
+                map,
+                path: path.to_path_buf(),
+            }),
             Err(e) => {
                 header.release_owner(id, me);
                 Err(e.into())
@@ -488,12 +560,20 @@ pub fn destroy(name: &str) -> Result<(), ShmError> {
     let path = resolve(name)?;
     let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ShmError::NotFound(path.clone()),
-        _ => ShmError::Io { path: path.clone(), op: "stat", source: e },
+        _ => ShmError::Io {
+            path: path.clone(),
+            op: "stat",
+            source: e,
+        },
     })?;
     if meta.file_type().is_symlink() {
         return Err(ShmError::Symlink(path));
     }
-    std::fs::remove_file(&path).map_err(|e| ShmError::Io { path, op: "remove", source: e })
+    std::fs::remove_file(&path).map_err(|e| ShmError::Io {
+        path,
+        op: "remove",
+        source: e,
+    })
 }
 
 fn seed_from(now: u64, me: u64) -> u64 {

@@ -5,11 +5,29 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use cachee_core::{AtomicWord, Cache, Config, Hooks, WORD_BYTES, new_word};
+use cachee_core::{AtomicWord, Cache, Config, Hooks, WORD_BYTES, Word};
 
 /// A zeroed region of `bytes` bytes, as owned atomic words.
+///
+/// Built from a zeroed `Vec<Word>` (one bulk allocation) rather than word by word:
+/// under miri, constructing half a million atomics one at a time takes minutes.
 pub fn region(bytes: usize) -> Vec<AtomicWord> {
-    (0..bytes / WORD_BYTES).map(|_| new_word()).collect()
+    const _: () = assert!(
+        std::mem::size_of::<AtomicWord>() == std::mem::size_of::<Word>()
+            && std::mem::align_of::<AtomicWord>() == std::mem::align_of::<Word>()
+    );
+    let mut words = std::mem::ManuallyDrop::new(vec![0 as Word; bytes / WORD_BYTES]);
+    // SAFETY: `AtomicWord` has the same size, alignment and bit validity as `Word`
+    // (asserted above), so the allocation, length and capacity of a `Vec<Word>` are
+    // those of a `Vec<AtomicWord>` holding the same (zero) values; the original vector
+    // is never used or dropped again.
+    unsafe {
+        Vec::from_raw_parts(
+            words.as_mut_ptr().cast::<AtomicWord>(),
+            words.len(),
+            words.capacity(),
+        )
+    }
 }
 
 /// Scales a count down under miri, where every operation is thousands of times slower.
@@ -70,8 +88,8 @@ pub fn cache_with<'a>(
     words: &'a [AtomicWord],
     cfg: &Config,
     hooks: TestHooks,
-) -> Cache<&'a [AtomicWord], TestHooks> {
-    Cache::format_with_hooks(words, cfg, hooks).expect("format")
+) -> Cache<cachee_core::Words<'a>, TestHooks> {
+    Cache::format_with_hooks(cachee_core::Words::from(words), cfg, hooks).expect("format")
 }
 
 /// Reads a value into a fresh vector (test convenience).

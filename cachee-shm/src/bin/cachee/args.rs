@@ -16,7 +16,10 @@ pub const USAGE: u8 = 2;
 pub const UNUSABLE: u8 = 3;
 
 pub fn usage(msg: impl Into<String>) -> Fail {
-    Fail { code: USAGE, msg: msg.into() }
+    Fail {
+        code: USAGE,
+        msg: msg.into(),
+    }
 }
 
 impl From<cachee_shm::ShmError> for Fail {
@@ -36,7 +39,10 @@ impl From<cachee_shm::ShmError> for Fail {
             ) => USAGE,
             _ => UNUSABLE,
         };
-        Fail { code, msg: e.to_string() }
+        Fail {
+            code,
+            msg: e.to_string(),
+        }
     }
 }
 
@@ -55,14 +61,19 @@ impl Args {
         let long = format!("--{name}");
         let prefixed = format!("--{name}=");
         for i in 0..self.items.len() {
-            let Some(arg) = self.items[i].to_str() else { continue };
+            let Some(arg) = self.items[i].to_str() else {
+                continue;
+            };
             if arg == long {
                 if i + 1 >= self.items.len() {
                     return Err(usage(format!("{long} needs a value")));
                 }
                 let v = self.items.remove(i + 1);
                 self.items.remove(i);
-                return v.into_string().map(Some).map_err(|_| usage(format!("{long}: value is not UTF-8")));
+                return v
+                    .into_string()
+                    .map(Some)
+                    .map_err(|_| usage(format!("{long}: value is not UTF-8")));
             }
             if let Some(v) = arg.strip_prefix(&prefixed) {
                 let v = v.to_string();
@@ -76,7 +87,11 @@ impl Args {
     /// Removes `--name` and returns whether it was there.
     pub fn flag(&mut self, name: &str) -> bool {
         let long = format!("--{name}");
-        match self.items.iter().position(|a| a.to_str() == Some(long.as_str())) {
+        match self
+            .items
+            .iter()
+            .position(|a| a.to_str() == Some(long.as_str()))
+        {
             Some(i) => {
                 self.items.remove(i);
                 true
@@ -96,7 +111,9 @@ impl Args {
 
     /// The next positional argument as text.
     pub fn positional_str(&mut self, what: &str) -> Result<String, Fail> {
-        let b = self.positional().ok_or_else(|| usage(format!("missing {what}")))?;
+        let b = self
+            .positional()
+            .ok_or_else(|| usage(format!("missing {what}")))?;
         String::from_utf8(b).map_err(|_| usage(format!("{what} is not UTF-8")))
     }
 
@@ -104,7 +121,10 @@ impl Args {
     pub fn done(self) -> Result<(), Fail> {
         match self.items.first() {
             None => Ok(()),
-            Some(a) => Err(usage(format!("unexpected argument {}", a.to_string_lossy()))),
+            Some(a) => Err(usage(format!(
+                "unexpected argument {}",
+                a.to_string_lossy()
+            ))),
         }
     }
 }
@@ -115,7 +135,9 @@ pub fn parse_size(text: &str) -> Result<u64, Fail> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| usage(format!("invalid size {text:?}")))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| usage(format!("invalid size {text:?}")))?;
     let mult: u64 = match suffix.trim() {
         "" | "B" => 1,
         "K" | "KiB" | "k" => 1 << 10,
@@ -128,16 +150,21 @@ pub fn parse_size(text: &str) -> Result<u64, Fail> {
         "TB" => 1_000_000_000_000,
         s => return Err(usage(format!("invalid size suffix {s:?} in {text:?}"))),
     };
-    n.checked_mul(mult).ok_or_else(|| usage(format!("size {text:?} is too large")))
+    n.checked_mul(mult)
+        .ok_or_else(|| usage(format!("size {text:?} is too large")))
 }
 
 /// Parses a duration: a number with `ms`, `s`, `m`, `h` or `d` (plain numbers are
 /// seconds); decimals allowed (`1.5s`).
 pub fn parse_duration(text: &str) -> Result<Duration, Fail> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| usage(format!("invalid duration {text:?}")))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| usage(format!("invalid duration {text:?}")))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
@@ -154,7 +181,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, Fail> {
 
 /// Parses a number, naming the option in the error.
 pub fn parse_num<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, Fail> {
-    text.trim().parse().map_err(|_| usage(format!("--{name}: invalid number {text:?}")))
+    text.trim()
+        .parse()
+        .map_err(|_| usage(format!("--{name}: invalid number {text:?}")))
 }
 
 #[cfg(test)]

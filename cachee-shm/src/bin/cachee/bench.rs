@@ -51,7 +51,9 @@ impl Params {
     fn parse(a: &mut Args) -> Result<Params, Fail> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let num = |a: &mut Args, name: &str| -> Result<Option<f64>, Fail> {
-            a.option(name)?.map(|v| parse_num::<f64>(name, &v)).transpose()
+            a.option(name)?
+                .map(|v| parse_num::<f64>(name, &v))
+                .transpose()
         };
         let processes = num(a, "processes")?.unwrap_or(cores as f64);
         let threads = num(a, "threads")?.unwrap_or(1.0);
@@ -68,7 +70,9 @@ impl Params {
         let verify = a.flag("verify");
         let whole = |v: f64, name: &str, lo: f64, hi: f64| -> Result<f64, Fail> {
             if v.fract() != 0.0 || v < lo || v > hi {
-                Err(usage(format!("--{name} must be a whole number from {lo} to {hi}")))
+                Err(usage(format!(
+                    "--{name} must be a whole number from {lo} to {hi}"
+                )))
             } else {
                 Ok(v)
             }
@@ -131,8 +135,14 @@ impl Control {
             .create(true)
             .truncate(true)
             .open(path)
-            .map_err(|e| Fail { code: UNUSABLE, msg: format!("{path}: {e}") })?;
-        f.set_len(CTL_BYTES as u64).map_err(|e| Fail { code: UNUSABLE, msg: format!("{path}: {e}") })?;
+            .map_err(|e| Fail {
+                code: UNUSABLE,
+                msg: format!("{path}: {e}"),
+            })?;
+        f.set_len(CTL_BYTES as u64).map_err(|e| Fail {
+            code: UNUSABLE,
+            msg: format!("{path}: {e}"),
+        })?;
         Self::map(&f, path)
     }
 
@@ -141,14 +151,23 @@ impl Control {
             .read(true)
             .write(true)
             .open(path)
-            .map_err(|e| Fail { code: UNUSABLE, msg: format!("{path}: {e}") })?;
+            .map_err(|e| Fail {
+                code: UNUSABLE,
+                msg: format!("{path}: {e}"),
+            })?;
         Self::map(&f, path)
     }
 
     fn map(f: &std::fs::File, path: &str) -> Result<Control, Fail> {
-        let map = MmapRaw::map_raw(f).map_err(|e| Fail { code: UNUSABLE, msg: format!("{path}: {e}") })?;
+        let map = MmapRaw::map_raw(f).map_err(|e| Fail {
+            code: UNUSABLE,
+            msg: format!("{path}: {e}"),
+        })?;
         if map.len() < CTL_BYTES {
-            return Err(Fail { code: UNUSABLE, msg: format!("{path}: control file too short") });
+            return Err(Fail {
+                code: UNUSABLE,
+                msg: format!("{path}: control file too short"),
+            });
         }
         Ok(Control { map })
     }
@@ -166,7 +185,9 @@ impl Control {
 fn stamped(key: u64, generation: u64, out: &mut [u8]) {
     let mut x = key ^ generation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     for chunk in out.chunks_mut(8) {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
     }
     out[..8].copy_from_slice(&key.to_le_bytes());
@@ -189,7 +210,10 @@ fn key_of(rank: u64) -> u64 {
 pub fn run(mut a: Args) -> Result<(), Fail> {
     let json = a.option("json")?;
     let p = Params::parse(&mut a)?;
-    let seg_arg = a.positional().map(|b| String::from_utf8(b).map_err(|_| usage("segment name is not UTF-8"))).transpose()?;
+    let seg_arg = a
+        .positional()
+        .map(|b| String::from_utf8(b).map_err(|_| usage("segment name is not UTF-8")))
+        .transpose()?;
     a.done()?;
 
     let opts = Options::new()
@@ -223,7 +247,14 @@ fn bench(seg: &Segment, name: &str, p: &Params, json: Option<&str>) -> Result<()
     result
 }
 
-fn drive(seg: &Segment, name: &str, ctl_path: &str, ctl: &Control, p: &Params, json: Option<&str>) -> Result<(), Fail> {
+fn drive(
+    seg: &Segment,
+    name: &str,
+    ctl_path: &str,
+    ctl: &Control,
+    p: &Params,
+    json: Option<&str>,
+) -> Result<(), Fail> {
     let tty = std::io::stderr().is_terminal();
     eprintln!(
         "cachee bench: {} process(es) × {} thread(s), {:.1} s, {} keys (Zipf {}), {} B values, {:.0}% reads{}",
@@ -234,9 +265,17 @@ fn drive(seg: &Segment, name: &str, ctl_path: &str, ctl: &Control, p: &Params, j
         p.zipf,
         p.value_size,
         p.read_ratio * 100.0,
-        if p.verify { ", verifying every read" } else { "" }
+        if p.verify {
+            ", verifying every read"
+        } else {
+            ""
+        }
     );
-    eprintln!("segment {} ({:.1} MiB)", seg.path().display(), seg.file_len() as f64 / (1 << 20) as f64);
+    eprintln!(
+        "segment {} ({:.1} MiB)",
+        seg.path().display(),
+        seg.file_len() as f64 / (1 << 20) as f64
+    );
     // Prefill: every key once, in an order unrelated to popularity.
     let t = Instant::now();
     let mut value = vec![0x5au8; p.value_size];
@@ -253,19 +292,35 @@ fn drive(seg: &Segment, name: &str, ctl_path: &str, ctl: &Control, p: &Params, j
         seg.set(&k.to_le_bytes(), &value)?;
     }
     drop(order);
-    eprintln!("prefilled {} keys in {:.1} s; {} resident", p.keys, t.elapsed().as_secs_f64(), seg.len());
+    eprintln!(
+        "prefilled {} keys in {:.1} s; {} resident",
+        p.keys,
+        t.elapsed().as_secs_f64(),
+        seg.len()
+    );
 
     let tpn = ticks_per_ns();
     let overhead_ns = timer_overhead() as f64 / tpn;
-    let exe = std::env::current_exe().map_err(|e| Fail { code: UNUSABLE, msg: format!("cannot find own executable: {e}") })?;
+    let exe = std::env::current_exe().map_err(|e| Fail {
+        code: UNUSABLE,
+        msg: format!("cannot find own executable: {e}"),
+    })?;
     let mut children = Vec::new();
     for w in 0..p.processes {
         let mut cmd = Command::new(&exe);
-        cmd.arg("bench-worker").arg(name).arg(ctl_path).arg(w.to_string()).args(p.to_args()).stdout(Stdio::piped());
+        cmd.arg("bench-worker")
+            .arg(name)
+            .arg(ctl_path)
+            .arg(w.to_string())
+            .args(p.to_args())
+            .stdout(Stdio::piped());
         if p.verify {
             cmd.arg("--verify");
         }
-        children.push(cmd.spawn().map_err(|e| Fail { code: UNUSABLE, msg: format!("cannot start a worker: {e}") })?);
+        children.push(cmd.spawn().map_err(|e| Fail {
+            code: UNUSABLE,
+            msg: format!("cannot start a worker: {e}"),
+        })?);
     }
     // Wait until every worker has attached and built its key stream.
     let t = Instant::now();
@@ -274,7 +329,10 @@ fn drive(seg: &Segment, name: &str, ctl_path: &str, ctl: &Control, p: &Params, j
             for c in &mut children {
                 let _ = c.kill();
             }
-            return Err(Fail { code: UNUSABLE, msg: "workers did not start within 120 s".into() });
+            return Err(Fail {
+                code: UNUSABLE,
+                msg: "workers did not start within 120 s".into(),
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -282,14 +340,28 @@ fn drive(seg: &Segment, name: &str, ctl_path: &str, ctl: &Control, p: &Params, j
     let start = Instant::now();
     let mut last = (start, 0u64);
     while start.elapsed() < p.duration {
-        std::thread::sleep(Duration::from_millis(250).min(p.duration.saturating_sub(start.elapsed())));
-        let ops: u64 = (0..p.processes).map(|w| ctl.word(ctl::OPS + w).load(Ordering::Relaxed)).sum();
+        std::thread::sleep(
+            Duration::from_millis(250).min(p.duration.saturating_sub(start.elapsed())),
+        );
+        let ops: u64 = (0..p.processes)
+            .map(|w| ctl.word(ctl::OPS + w).load(Ordering::Relaxed))
+            .sum();
         let rate = (ops - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-9) / 1e6;
         last = (Instant::now(), ops);
         if tty {
-            eprint!("\r[{:5.1} s] {:8.2} Mops/s   {:>12} ops", start.elapsed().as_secs_f64(), rate, ops);
+            eprint!(
+                "\r[{:5.1} s] {:8.2} Mops/s   {:>12} ops",
+                start.elapsed().as_secs_f64(),
+                rate,
+                ops
+            );
         } else if (start.elapsed().as_millis() / 250) % 4 == 0 {
-            eprintln!("[{:5.1} s] {:8.2} Mops/s   {:>12} ops", start.elapsed().as_secs_f64(), rate, ops);
+            eprintln!(
+                "[{:5.1} s] {:8.2} Mops/s   {:>12} ops",
+                start.elapsed().as_secs_f64(),
+                rate,
+                ops
+            );
         }
     }
     ctl.word(ctl::STOP).store(1, Ordering::Release);
@@ -300,12 +372,15 @@ fn drive(seg: &Segment, name: &str, ctl_path: &str, ctl: &Control, p: &Params, j
 
     let mut reports = Vec::new();
     for (w, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().map_err(|e| Fail { code: UNUSABLE, msg: format!("worker {w}: {e}") })?;
+        let out = child.wait_with_output().map_err(|e| Fail {
+            code: UNUSABLE,
+            msg: format!("worker {w}: {e}"),
+        })?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let report = text
-            .lines()
-            .find_map(Report::parse)
-            .ok_or_else(|| Fail { code: UNUSABLE, msg: format!("worker {w} failed ({})", out.status) })?;
+        let report = text.lines().find_map(Report::parse).ok_or_else(|| Fail {
+            code: UNUSABLE,
+            msg: format!("worker {w} failed ({})", out.status),
+        })?;
         reports.push(report);
     }
     summarise(seg, p, &reports, tpn, overhead_ns, json)
@@ -351,7 +426,14 @@ impl Report {
     }
 }
 
-fn summarise(seg: &Segment, p: &Params, reports: &[Report], tpn: f64, overhead_ns: f64, json: Option<&str>) -> Result<(), Fail> {
+fn summarise(
+    seg: &Segment,
+    p: &Params,
+    reports: &[Report],
+    tpn: f64,
+    overhead_ns: f64,
+    json: Option<&str>,
+) -> Result<(), Fail> {
     let ops: u64 = reports.iter().map(|r| r.ops).sum();
     let secs = reports.iter().map(|r| r.secs).fold(0.0, f64::max);
     let gets: u64 = reports.iter().map(|r| r.gets).sum();
@@ -363,9 +445,20 @@ fn summarise(seg: &Segment, p: &Params, reports: &[Report], tpn: f64, overhead_n
         h.merge(&r.hist);
     }
     let ns = |q: f64| h.quantile(q) as f64 / tpn;
-    let fmt_ns = |v: f64| if v >= 1e6 { format!("{:.1} ms", v / 1e6) } else if v >= 1e3 { format!("{:.2} µs", v / 1e3) } else { format!("{v:.0} ns") };
+    let fmt_ns = |v: f64| {
+        if v >= 1e6 {
+            format!("{:.1} ms", v / 1e6)
+        } else if v >= 1e3 {
+            format!("{:.2} µs", v / 1e3)
+        } else {
+            format!("{v:.0} ns")
+        }
+    };
     let mops = ops as f64 / secs.max(1e-9) / 1e6;
-    let per_process: Vec<f64> = reports.iter().map(|r| r.ops as f64 / r.secs.max(1e-9) / 1e6).collect();
+    let per_process: Vec<f64> = reports
+        .iter()
+        .map(|r| r.ops as f64 / r.secs.max(1e-9) / 1e6)
+        .collect();
     let fp = seg.cache().footprint(8, p.value_size);
     let entries = seg.len();
     println!();
@@ -375,20 +468,33 @@ fn summarise(seg: &Segment, p: &Params, reports: &[Report], tpn: f64, overhead_n
     println!("| throughput | {mops:.2} Mops/s |");
     println!(
         "| per process | {} Mops/s |",
-        per_process.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(", ")
+        per_process
+            .iter()
+            .map(|v| format!("{v:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("| hit ratio | {:.2}% |", hits as f64 / gets.max(1) as f64 * 100.0);
+    println!(
+        "| hit ratio | {:.2}% |",
+        hits as f64 / gets.max(1) as f64 * 100.0
+    );
     println!("| latency p50 | {} |", fmt_ns(ns(0.5)));
     println!("| latency p90 | {} |", fmt_ns(ns(0.9)));
     println!("| latency p99 | {} |", fmt_ns(ns(0.99)));
     println!("| latency p99.9 | {} |", fmt_ns(ns(0.999)));
     println!("| latency max | {} |", fmt_ns(h.max() as f64 / tpn));
-    println!("| resident entries | {entries} ({:.0} segment bytes per entry) |", seg.file_len() as f64 / entries.max(1) as f64);
+    println!(
+        "| resident entries | {entries} ({:.0} segment bytes per entry) |",
+        seg.file_len() as f64 / entries.max(1) as f64
+    );
     println!("| errors | {errors} |");
     if p.verify {
         println!("| corrupt reads | {corrupt} |");
     }
-    println!("\n(latencies are single operations timed with the cycle counter, {} samples; they include ≈{overhead_ns:.0} ns of timer overhead)", h.count());
+    println!(
+        "\n(latencies are single operations timed with the cycle counter, {} samples; they include ≈{overhead_ns:.0} ns of timer overhead)",
+        h.count()
+    );
     if p.verify {
         println!("corrupt reads: {corrupt}");
     }
@@ -403,7 +509,11 @@ fn summarise(seg: &Segment, p: &Params, reports: &[Report], tpn: f64, overhead_n
             p.read_ratio,
             p.zipf,
             mops,
-            per_process.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>().join(", "),
+            per_process
+                .iter()
+                .map(|v| format!("{v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             hits as f64 / gets.max(1) as f64,
             ns(0.5),
             ns(0.9),
@@ -418,10 +528,16 @@ fn summarise(seg: &Segment, p: &Params, reports: &[Report], tpn: f64, overhead_n
             p.verify,
             corrupt
         );
-        std::fs::write(path, body).map_err(|e| Fail { code: UNUSABLE, msg: format!("{path}: {e}") })?;
+        std::fs::write(path, body).map_err(|e| Fail {
+            code: UNUSABLE,
+            msg: format!("{path}: {e}"),
+        })?;
     }
     if corrupt > 0 {
-        return Err(Fail { code: UNUSABLE, msg: format!("{corrupt} corrupt reads") });
+        return Err(Fail {
+            code: UNUSABLE,
+            msg: format!("{corrupt} corrupt reads"),
+        });
     }
     Ok(())
 }
@@ -447,7 +563,11 @@ pub fn worker(mut a: Args) -> Result<(), Fail> {
             (0..STREAM)
                 .map(|_| {
                     let k = key_of(z.sample(&mut rng));
-                    if rng.next_f64() < p.read_ratio { k } else { k | SET }
+                    if rng.next_f64() < p.read_ratio {
+                        k
+                    } else {
+                        k | SET
+                    }
                 })
                 .collect()
         })
@@ -466,9 +586,20 @@ pub fn worker(mut a: Args) -> Result<(), Fail> {
                 s.spawn(move || run_thread(seg, ctl, counter, stream, p, (index * 256 + t) as u64))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("bench thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .collect()
     });
-    let mut total = Report { ops: 0, secs: 0.0, gets: 0, hits: 0, corrupt: 0, errors: 0, hist: Histogram::new() };
+    let mut total = Report {
+        ops: 0,
+        secs: 0.0,
+        gets: 0,
+        hits: 0,
+        corrupt: 0,
+        errors: 0,
+        hist: Histogram::new(),
+    };
     for r in &results {
         total.ops += r.ops;
         total.secs = total.secs.max(r.secs);
@@ -479,16 +610,34 @@ pub fn worker(mut a: Args) -> Result<(), Fail> {
         total.hist.merge(&r.hist);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", total.line()).map_err(|e| Fail { code: UNUSABLE, msg: e.to_string() })?;
+    writeln!(out, "{}", total.line()).map_err(|e| Fail {
+        code: UNUSABLE,
+        msg: e.to_string(),
+    })?;
     Ok(())
 }
 
-fn run_thread(seg: &Segment, ctl: &Control, counter: &AtomicU64, stream: &[u64], p: &Params, thread_id: u64) -> Report {
+fn run_thread(
+    seg: &Segment,
+    ctl: &Control,
+    counter: &AtomicU64,
+    stream: &[u64],
+    p: &Params,
+    thread_id: u64,
+) -> Report {
     let mut value = vec![0x5au8; p.value_size];
     let mut buf = vec![0u8; p.value_size.max(1024)];
     let mut scratch = vec![0u8; buf.len()];
     let mut generation = thread_id << 40;
-    let mut r = Report { ops: 0, secs: 0.0, gets: 0, hits: 0, corrupt: 0, errors: 0, hist: Histogram::new() };
+    let mut r = Report {
+        ops: 0,
+        secs: 0.0,
+        gets: 0,
+        hits: 0,
+        corrupt: 0,
+        errors: 0,
+        hist: Histogram::new(),
+    };
     let mut one = |op: u64, r: &mut Report| {
         let key = op & !SET;
         let kb = key.to_le_bytes();
@@ -530,7 +679,15 @@ fn run_thread(seg: &Segment, ctl: &Control, counter: &AtomicU64, stream: &[u64],
     }
     r.secs = start.elapsed().as_secs_f64();
     // Latency: every operation timed.
-    let mut timed = Report { ops: 0, secs: 0.0, gets: 0, hits: 0, corrupt: 0, errors: 0, hist: Histogram::new() };
+    let mut timed = Report {
+        ops: 0,
+        secs: 0.0,
+        gets: 0,
+        hits: 0,
+        corrupt: 0,
+        errors: 0,
+        hist: Histogram::new(),
+    };
     for &op in stream.iter().cycle().skip(i).take(p.latency_ops) {
         let t0 = ticks();
         one(op, &mut timed);

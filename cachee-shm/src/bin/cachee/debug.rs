@@ -24,7 +24,9 @@ pub fn run(mut a: Args) -> Result<(), Fail> {
             a.done()?;
             let s = Segment::open(&seg, &opts)?;
             let me = s.cache().hooks().owner_id();
-            s.cache().testing_die_mid_set(&key, &[0xEE; 100], me).map_err(cachee_shm::ShmError::from)?;
+            s.cache()
+                .testing_die_mid_set(&key, &[0xEE; 100], me)
+                .map_err(cachee_shm::ShmError::from)?;
             println!("LOCKED {}", s.cache().testing_shard_of(&key));
             loop {
                 std::thread::sleep(Duration::from_secs(60));

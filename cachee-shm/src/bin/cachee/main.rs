@@ -56,7 +56,10 @@ fn main() -> ExitCode {
             println!("{HELP}");
             Ok(())
         }
-        _ => Err(usage(format!("unknown command {:?} (try `cachee --help`)", cmd.to_string_lossy()))),
+        _ => Err(usage(format!(
+            "unknown command {:?} (try `cachee --help`)",
+            cmd.to_string_lossy()
+        ))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,7 +78,9 @@ pub fn open(seg: &str) -> Result<Segment, Fail> {
 }
 
 fn create(mut a: Args) -> Result<(), Fail> {
-    let size = a.option("size")?.ok_or_else(|| usage("create needs --size"))?;
+    let size = a
+        .option("size")?
+        .ok_or_else(|| usage("create needs --size"))?;
     let mut opts = Options::new().size(parse_size(&size)?);
     if let Some(v) = a.option("max-value")? {
         opts = opts.max_value(parse_size(&v)? as usize);
@@ -92,7 +97,8 @@ fn create(mut a: Args) -> Result<(), Fail> {
         opts = opts.shards(parse_num("shards", &s)?);
     }
     if let Some(m) = a.option("mode")? {
-        let mode = u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| usage(format!("--mode: invalid octal mode {m:?}")))?;
+        let mode = u32::from_str_radix(m.trim_start_matches("0o"), 8)
+            .map_err(|_| usage(format!("--mode: invalid octal mode {m:?}")))?;
         opts = opts.mode(mode);
     }
     if a.flag("no-checksums") {
@@ -123,7 +129,9 @@ fn set(mut a: Args) -> Result<(), Fail> {
         (Some(path), None) => std::fs::read(&path).map_err(|e| usage(format!("{path}: {e}")))?,
         (None, Some(v)) if v == b"-" => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).map_err(|e| usage(format!("reading stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| usage(format!("reading stdin: {e}")))?;
             buf
         }
         (None, Some(v)) => v,
@@ -148,10 +156,18 @@ fn get(mut a: Args) -> Result<(), Fail> {
     match s.get(&key)? {
         Some(v) => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&v).and_then(|_| out.flush()).map_err(|e| Fail { code: UNUSABLE, msg: format!("writing stdout: {e}") })?;
+            out.write_all(&v)
+                .and_then(|_| out.flush())
+                .map_err(|e| Fail {
+                    code: UNUSABLE,
+                    msg: format!("writing stdout: {e}"),
+                })?;
             Ok(())
         }
-        None => Err(Fail { code: NOT_FOUND, msg: String::new() }),
+        None => Err(Fail {
+            code: NOT_FOUND,
+            msg: String::new(),
+        }),
     }
 }
 
@@ -159,7 +175,14 @@ fn del(mut a: Args) -> Result<(), Fail> {
     let seg = a.positional_str("segment")?;
     let key = a.positional().ok_or_else(|| usage("missing key"))?;
     a.done()?;
-    if open(&seg)?.remove(&key)? { Ok(()) } else { Err(Fail { code: NOT_FOUND, msg: String::new() }) }
+    if open(&seg)?.remove(&key)? {
+        Ok(())
+    } else {
+        Err(Fail {
+            code: NOT_FOUND,
+            msg: String::new(),
+        })
+    }
 }
 
 fn verify(mut a: Args) -> Result<(), Fail> {
@@ -179,7 +202,13 @@ fn verify(mut a: Args) -> Result<(), Fail> {
     }
     println!("{problems} problem(s) found");
     if !repair {
-        return Err(Fail { code: UNUSABLE, msg: format!("{}: {problems} problem(s); run `cachee verify --repair`", s.path().display()) });
+        return Err(Fail {
+            code: UNUSABLE,
+            msg: format!(
+                "{}: {problems} problem(s); run `cachee verify --repair`",
+                s.path().display()
+            ),
+        });
     }
     let r = s.repair()?;
     println!(
@@ -187,7 +216,14 @@ fn verify(mut a: Args) -> Result<(), Fail> {
         r.shards_rebuilt, r.entries_kept, r.entries_dropped
     );
     let left = s.check(|p| println!("still wrong: {p}"))?;
-    if left == 0 { Ok(()) } else { Err(Fail { code: UNUSABLE, msg: format!("{left} problem(s) remain after repair") }) }
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(Fail {
+            code: UNUSABLE,
+            msg: format!("{left} problem(s) remain after repair"),
+        })
+    }
 }
 
 fn flush(mut a: Args) -> Result<(), Fail> {

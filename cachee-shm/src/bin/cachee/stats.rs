@@ -5,14 +5,30 @@ use cachee_shm::ShardStats;
 
 const FIELDS: [(&str, &str, fn(&ShardStats) -> u64); 9] = [
     ("hits", "Reads that found a live entry.", |s| s.hits),
-    ("misses", "Reads that found nothing or an expired entry.", |s| s.misses),
+    (
+        "misses",
+        "Reads that found nothing or an expired entry.",
+        |s| s.misses,
+    ),
     ("inserts", "Entries written for absent keys.", |s| s.inserts),
-    ("updates", "Entries rewritten for present keys.", |s| s.updates),
+    ("updates", "Entries rewritten for present keys.", |s| {
+        s.updates
+    }),
     ("removes", "Entries removed on request.", |s| s.removes),
-    ("evictions", "Entries evicted to make room.", |s| s.evictions),
-    ("expirations", "Expired entries collected.", |s| s.expirations),
-    ("rejected", "Writes refused for lack of room.", |s| s.rejected),
-    ("recoveries", "Shard locks taken over from dead processes.", |s| s.recoveries),
+    ("evictions", "Entries evicted to make room.", |s| {
+        s.evictions
+    }),
+    ("expirations", "Expired entries collected.", |s| {
+        s.expirations
+    }),
+    ("rejected", "Writes refused for lack of room.", |s| {
+        s.rejected
+    }),
+    (
+        "recoveries",
+        "Shard locks taken over from dead processes.",
+        |s| s.recoveries,
+    ),
 ];
 
 pub fn run(mut a: Args) -> Result<(), Fail> {
@@ -28,7 +44,11 @@ pub fn run(mut a: Args) -> Result<(), Fail> {
         "text" => {
             println!("segment      {path}");
             println!("file bytes   {}", s.file_len());
-            println!("entries      {} (capacity ≈{})", total.entries, c.capacity());
+            println!(
+                "entries      {} (capacity ≈{})",
+                total.entries,
+                c.capacity()
+            );
             println!("shards       {}", c.shards());
             println!("hit ratio    {:.2}%", total.hit_ratio() * 100.0);
             for (name, _, get) in FIELDS {
@@ -56,16 +76,25 @@ pub fn run(mut a: Args) -> Result<(), Fail> {
             let label = prom_label(&path);
             println!("# HELP cachee_entries Resident entries.\n# TYPE cachee_entries gauge");
             println!("cachee_entries{{segment=\"{label}\"}} {}", total.entries);
-            println!("# HELP cachee_file_bytes Size of the segment file.\n# TYPE cachee_file_bytes gauge");
+            println!(
+                "# HELP cachee_file_bytes Size of the segment file.\n# TYPE cachee_file_bytes gauge"
+            );
             println!("cachee_file_bytes{{segment=\"{label}\"}} {}", s.file_len());
             for (name, help, get) in FIELDS {
                 println!("# HELP cachee_{name}_total {help}\n# TYPE cachee_{name}_total counter");
                 for (i, st) in shards.iter().enumerate() {
-                    println!("cachee_{name}_total{{segment=\"{label}\",shard=\"{i}\"}} {}", get(st));
+                    println!(
+                        "cachee_{name}_total{{segment=\"{label}\",shard=\"{i}\"}} {}",
+                        get(st)
+                    );
                 }
             }
         }
-        other => return Err(usage(format!("--format must be text, json or prometheus, not {other:?}"))),
+        other => {
+            return Err(usage(format!(
+                "--format must be text, json or prometheus, not {other:?}"
+            )));
+        }
     }
     Ok(())
 }
@@ -85,5 +114,7 @@ fn json_string(s: &str) -> String {
 }
 
 fn prom_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
