@@ -17,7 +17,11 @@ use crate::sync::{Ordering, Word, mutant, mutants, spin_hint};
 /// How many times a read retries after a torn copy before it answers "miss".
 const READ_ATTEMPTS: u32 = 4;
 /// A waiting writer asks whether the lock's owner is alive every this many spins.
+#[cfg(not(cachee_loom))]
 const LIVENESS_EVERY: u32 = 256;
+/// Under loom, spins are explored one by one: ask early so that models stay small.
+#[cfg(cachee_loom)]
+const LIVENESS_EVERY: u32 = 4;
 
 /// What the cache needs from its environment. Every method has a default suitable for
 /// a single process without a clock.
@@ -176,7 +180,10 @@ enum Step {
         vlen: usize,
         expiry: Option<u64>,
     },
-    TooSmall(usize),
+    TooSmall {
+        vlen: usize,
+        expiry: Option<u64>,
+    },
     Torn,
 }
 
@@ -399,7 +406,9 @@ impl<R: Region, H: Hooks> Cache<R, H> {
                                 expires_at: expiry,
                             }));
                         }
-                        Step::TooSmall(n) => return Ok(Found::TooSmall(n)),
+                        // An expired entry is a miss whatever the buffer's size.
+                        Step::TooSmall { expiry, .. } if self.is_expired(expiry) => break,
+                        Step::TooSmall { vlen, .. } => return Ok(Found::TooSmall(vlen)),
                         Step::Torn => unreachable!("handled above"),
                     }
                 }
@@ -464,7 +473,7 @@ impl<R: Region, H: Hooks> Cache<R, H> {
                 vlen,
                 expiry,
             }),
-            Read::TooSmall { vlen, .. } => Some(Step::TooSmall(vlen)),
+            Read::TooSmall { vlen, expiry, .. } => Some(Step::TooSmall { vlen, expiry }),
             Read::Torn => Some(Step::Torn),
             Read::Other | Read::Corrupt => None,
         }
@@ -871,11 +880,9 @@ impl<R: Region, H: Hooks> Cache<R, H> {
         let header = (crate::layout::ENTRY_HEADER_BYTES + if checksums { 8 } else { 0 }) as f64;
         let index = (l.p.buckets as usize * crate::layout::BUCKET_BYTES) as f64 * shards / n;
         let pages = l.p.pages as f64 * shards;
-        let (per_page_meta, slots) = match l.geom.get(class) {
-            Some(g) if class < l.nclasses as usize && g.nslots > 0 => {
-                (g.data_off as f64, g.nslots as f64)
-            }
-            _ => (0.0, 1.0),
+        let per_page_meta = match l.geom.get(class) {
+            Some(g) if class < l.nclasses as usize && g.nslots > 0 => g.data_off as f64,
+            _ => 0.0,
         };
         // Per-page bitmap and state bytes, page tables, then every byte outside pages
         // and index (region and shard headers, class tables, statistics, alignment).
@@ -885,7 +892,6 @@ impl<R: Region, H: Hooks> Cache<R, H> {
             - (l.p.buckets as usize * crate::layout::BUCKET_BYTES) as f64 * shards
             - pages * (crate::layout::PAGE_STATE_BYTES as f64 + 2.0);
         let bookkeeping = (page_meta + outside) / n;
-        let _ = slots;
         let total = l.used_bytes() as f64 / n;
         let payload = (key_len + value_len) as f64;
         let rounding = total - payload - header - index - bookkeeping;

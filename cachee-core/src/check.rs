@@ -157,6 +157,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         let mut class_live = [0u32; crate::layout::MAX_CLASSES];
         let mut class_hot = [0u32; crate::layout::MAX_CLASSES];
         let mut class_pages = [0u32; crate::layout::MAX_CLASSES];
+        let mut class_partial = [0u32; crate::layout::MAX_CLASSES];
         let mut shard_live = 0u32;
         let mut assigned_pages = 0u32;
         for page in 0..pages {
@@ -266,6 +267,7 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
             if has_room != in_partial {
                 report(self.problem(Some(page), None, "page partial-list membership is wrong"));
             }
+            class_partial[class] += u32::from(in_partial);
         }
         if assigned_pages + free_pages != pages {
             report(self.problem(None, None, "pages are neither free nor assigned"));
@@ -314,15 +316,37 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
                     "class ring does not hold exactly the class's pages",
                 ));
             }
+            // The partial list: every page on it flagged, of this class, back-linked
+            // to its predecessor, the list ending in 0, and holding every flagged page.
             let mut partial = 0u32;
+            let mut prev = 0u32;
             let mut link = m.cls(class, cl::PARTIAL);
-            while let Some(p) = m.link(link) {
+            let mut intact = true;
+            while link != 0 {
+                let Some(p) = m.link(link) else {
+                    report(self.problem(None, None, "partial list link out of range"));
+                    intact = false;
+                    break;
+                };
                 partial += 1;
-                if partial > pages || m.page_class(p, Ordering::Relaxed) != Some(class) {
+                if partial > pages
+                    || m.page_class(p, Ordering::Relaxed) != Some(class)
+                    || m.pg(p, pg::FLAGS) & pg::IN_PARTIAL == 0
+                    || m.pg(p, pg::PREV_PARTIAL) != prev
+                {
                     report(self.problem(Some(p), None, "partial list is broken"));
+                    intact = false;
                     break;
                 }
+                prev = p + 1;
                 link = m.pg(p, pg::NEXT_PARTIAL);
+            }
+            if intact && partial != class_partial[class] {
+                report(self.problem(
+                    None,
+                    None,
+                    "partial list does not hold exactly the class's pages with room",
+                ));
             }
             for f in [cl::COLD_PAGE, cl::HOT_PAGE] {
                 let v = m.cls(class, f);

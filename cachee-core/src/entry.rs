@@ -202,6 +202,12 @@ pub(crate) fn free_entry<R: Region + ?Sized>(r: &R, e: usize) {
         (v | 1).wrapping_add(1)
     };
     store_header(r, e, next, Meta(0), Ordering::Release);
+    // The caller goes on to write the free-list link into the first body word with a
+    // relaxed store. A reader that loaded the header before this free and then reads
+    // that word must see the new version when it validates: this fence orders the
+    // version store before every later store, as in `begin_write` (found by the loom
+    // model `reuse/remove_get`; invisible on x86, real on ARM and POWER).
+    fence(Ordering::Release);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -427,7 +433,11 @@ pub(crate) enum Read {
         expiry: Option<u64>,
     },
     /// A caller's buffer is too small for the (validated) entry's key or value.
-    TooSmall { klen: usize, vlen: usize },
+    TooSmall {
+        klen: usize,
+        vlen: usize,
+        expiry: Option<u64>,
+    },
     /// The slot holds another key (or is free).
     Other,
     /// The entry changed while it was read (or a writer is in progress): retry.
@@ -608,6 +618,7 @@ fn read_with<R: Region + ?Sized, A: Acc + AccFinish>(
         Read::TooSmall {
             klen: s.klen,
             vlen: s.vlen,
+            expiry,
         }
     }
 }

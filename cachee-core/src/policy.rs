@@ -295,8 +295,18 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
     /// Takes a free slot of `class` from a partially filled page.
     fn pop_free(&self, class: usize) -> Option<Loc> {
         let n = self.c.l.geom[class].nslots;
-        loop {
+        // Each round removes the head page or returns, so a sound list takes at most one
+        // round per page; more means a damaged list (a cycle), which is dropped (the
+        // pages on it are found again by the next repair).
+        for _ in 0..=self.c.l.p.pages {
             let page = self.m.link(self.m.cls(class, cl::PARTIAL))?;
+            if self.m.pg(page, pg::FLAGS) & pg::IN_PARTIAL == 0
+                || self.m.page_class(page, Ordering::Relaxed) != Some(class)
+            {
+                // Damaged: the head is not a partial page of this class.
+                self.m.set_cls(class, cl::PARTIAL, 0);
+                return None;
+            }
             let free = self.m.pg(page, pg::FREE);
             let unused = self.m.pg(page, pg::UNUSED);
             let idx = if free != 0 && free <= n {
@@ -321,10 +331,16 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
                 self.m.partial_remove(class, page);
             }
             if let Some(idx) = idx {
-                self.m.set_pg(page, pg::LIVE, self.m.pg(page, pg::LIVE) + 1);
+                self.m.set_pg(
+                    page,
+                    pg::LIVE,
+                    (self.m.pg(page, pg::LIVE) + 1).min(u32::from(u16::MAX)),
+                );
                 return Some(Loc { page, idx });
             }
         }
+        self.m.set_cls(class, cl::PARTIAL, 0);
+        None
     }
 
     /// Gives `page` (free, in no list) to `class`.
@@ -385,7 +401,8 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
             page = head;
         }
         let mut idx = m.cls(class, hand.idx).min(n);
-        let pages = m.cls(class, cl::PAGES).max(1);
+        // The class's page count comes from the region: bounded by the shard's.
+        let pages = m.cls(class, cl::PAGES).clamp(1, self.c.l.p.pages);
         // Each page is visited at most twice per call (once from `idx`, once from 0).
         for _ in 0..=pages {
             let per = crate::shard::ShardMem::<R>::STATES_PER_WORD;
@@ -438,7 +455,9 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
             }
             let hot = m.cls(class, cl::HOT).min(live);
             let cold = live - hot;
-            let use_cold = cold > 0 && (cold * 100 >= live * COLD_PERCENT || hot == 0);
+            // In u64: the counts come from the region and may be damaged.
+            let use_cold = cold > 0
+                && (u64::from(cold) * 100 >= u64::from(live) * u64::from(COLD_PERCENT) || hot == 0);
             let (hand, want) = if use_cold {
                 (COLD_HAND, Want::State(state::COLD))
             } else {

@@ -497,7 +497,9 @@ impl<'c, R: Region + ?Sized> ShardMem<'c, R> {
         if self.pg(page, pg::FLAGS) & pg::IN_PARTIAL != 0 {
             return;
         }
+        // A head out of range (damage) is dropped rather than linked to.
         let head = self.cls(class, cl::PARTIAL);
+        let head = if self.link(head).is_some() { head } else { 0 };
         self.set_pg(page, pg::NEXT_PARTIAL, head);
         self.set_pg(page, pg::PREV_PARTIAL, 0);
         if let Some(h) = self.link(head) {

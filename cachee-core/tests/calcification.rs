@@ -4,7 +4,7 @@
 
 mod common;
 
-use cachee_core::{AtomicWord, Cache, Config};
+use cachee_core::{Cache, Config};
 use workload::{Rng, Zipf};
 
 /// Region size (smaller under miri, where every word access is interpreted).

@@ -38,6 +38,12 @@
 //! world-writable), are never opened through a symbolic link, and are refused if they
 //! belong to another user or are writable by others.
 
+/// The README's examples, compiled (and, where they need no shared memory, run) as
+/// doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 mod error;
 mod header;
 mod hooks;

@@ -39,6 +39,7 @@ pub struct Options {
     pub(crate) mode: u32,
     pub(crate) checksums: bool,
     pub(crate) shards: Option<u32>,
+    pub(crate) max_entries: Option<u64>,
     pub(crate) wait: Duration,
     pub(crate) lock_timeout: Duration,
     pub(crate) allow_foreign_owner: bool,
@@ -63,6 +64,7 @@ impl Options {
             mode: 0o600,
             checksums: true,
             shards: None,
+            max_entries: None,
             wait: Duration::from_secs(2),
             lock_timeout: Duration::from_secs(1),
             allow_foreign_owner: false,
@@ -111,6 +113,13 @@ impl Options {
         self
     }
 
+    /// Caps the number of entries (besides the space): the cache then evicts at this
+    /// count even if the segment has room for more.
+    pub fn max_entries(mut self, n: u64) -> Self {
+        self.max_entries = Some(n);
+        self
+    }
+
     /// How long `open` waits for another process to finish creating the segment.
     pub fn wait(mut self, d: Duration) -> Self {
         self.wait = d;
@@ -151,6 +160,9 @@ impl Options {
             .seed(seed);
         if let Some(s) = self.shards {
             c = c.shards(s);
+        }
+        if let Some(n) = self.max_entries {
+            c = c.max_entries(n);
         }
         c
     }

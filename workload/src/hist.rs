@@ -197,8 +197,14 @@ mod tests {
         assert_eq!(h.max(), 100_000);
         assert_eq!(Histogram::lower(Histogram::index(12345)), 12288);
         let back = Histogram::decode(&h.encode()).unwrap();
-        assert_eq!((back.count(), back.max(), back.quantile(0.99)), (h.count(), h.max(), h.quantile(0.99)));
+        assert_eq!(
+            (back.count(), back.max(), back.quantile(0.99)),
+            (h.count(), h.max(), h.quantile(0.99))
+        );
         assert!(Histogram::decode("nonsense").is_none());
-        assert!(Histogram::decode("5;99999:1,").is_none(), "bucket index out of range");
+        assert!(
+            Histogram::decode("5;99999:1,").is_none(),
+            "bucket index out of range"
+        );
     }
 }

@@ -173,7 +173,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, Fail> {
         "d" => n * 86400.0,
         u => return Err(usage(format!("invalid duration unit {u:?} in {text:?}"))),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e12 {
+    if !secs.is_finite() || !(0.0..=1e12).contains(&secs) {
         return Err(usage(format!("duration {text:?} out of range")));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -3,7 +3,10 @@
 use crate::args::{Args, Fail, usage};
 use cachee_shm::ShardStats;
 
-const FIELDS: [(&str, &str, fn(&ShardStats) -> u64); 9] = [
+/// A counter: its name, its help text and where it is in the statistics.
+type Field = (&'static str, &'static str, fn(&ShardStats) -> u64);
+
+const FIELDS: [Field; 9] = [
     ("hits", "Reads that found a live entry.", |s| s.hits),
     (
         "misses",
