@@ -185,12 +185,19 @@ fn run_threads<T: Send>(
 }
 
 /// Memory to give a server for `p`'s size: the byte budget, or room for the entry
-/// count at the server's usual cost per entry (allocator size class of key + value,
-/// plus its item header and index), so it holds about as many entries as the others.
-fn server_memory(p: &Params) -> u64 {
+/// count at what the server was measured to use per entry here (redis: `used_memory`
+/// ≈ value + 160 B; memcached: its slab chunk ≈ value + 128 B, for 16-byte keys), so
+/// that it holds about as many entries as the others. The table reports how many it
+/// actually held.
+fn server_memory(p: &Params, kind: crate::net::Kind) -> u64 {
+    let per_entry = p.value_size as u64
+        + match kind {
+            crate::net::Kind::Redis => 160,
+            crate::net::Kind::Memcached => 128,
+        };
     match p.memory {
         Some(b) => b,
-        None => p.entries * (p.value_size as u64 + 16 + 128) * 5 / 4,
+        None => p.entries * per_entry,
     }
 }
 
@@ -203,7 +210,7 @@ fn run_child(
 ) -> Result<Run, String> {
     let server = match servers::kind_of(c) {
         Some(kind) => Some(
-            Server::start(kind, server_memory(p), t)
+            Server::start(kind, server_memory(p, kind), t)
                 .map_err(|e| format!("starting the server: {e}"))?,
         ),
         None => None,

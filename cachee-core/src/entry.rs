@@ -270,9 +270,18 @@ fn unpack_tail(w: Word, out: &mut [u8]) {
 
 #[inline(always)]
 fn write_bytes_acc<R: Region + ?Sized, A: Acc>(r: &R, off: usize, data: &[u8], acc: &mut A) {
-    let base = off / WORD_BYTES;
-    let mut chunks = data.chunks_exact(WORD_BYTES);
-    let mut i = base;
+    let mut i = off / WORD_BYTES;
+    // Four words per round (the loop overhead otherwise costs as much as the copy).
+    let mut quads = data.chunks_exact(4 * WORD_BYTES);
+    for q in &mut quads {
+        for c in q.chunks_exact(WORD_BYTES) {
+            let w = Word::from_ne_bytes(c.try_into().unwrap_or([0; WORD_BYTES]));
+            acc.add(w);
+            region::store_idx(r, i, w, Ordering::Relaxed);
+            i += 1;
+        }
+    }
+    let mut chunks = quads.remainder().chunks_exact(WORD_BYTES);
     for c in &mut chunks {
         let w = Word::from_ne_bytes(c.try_into().unwrap_or([0; WORD_BYTES]));
         acc.add(w);
@@ -296,9 +305,18 @@ pub(crate) fn read_bytes_acc<R: Region + ?Sized, A: Acc>(
     out: &mut [u8],
     acc: &mut A,
 ) {
-    let base = off / WORD_BYTES;
-    let mut chunks = out.chunks_exact_mut(WORD_BYTES);
-    let mut i = base;
+    let mut i = off / WORD_BYTES;
+    // Four words per round, as in `write_bytes_acc`.
+    let mut quads = out.chunks_exact_mut(4 * WORD_BYTES);
+    for q in &mut quads {
+        for c in q.chunks_exact_mut(WORD_BYTES) {
+            let w = region::load_idx(r, i, Ordering::Relaxed);
+            acc.add(w);
+            c.copy_from_slice(&w.to_ne_bytes());
+            i += 1;
+        }
+    }
+    let mut chunks = quads.into_remainder().chunks_exact_mut(WORD_BYTES);
     for c in &mut chunks {
         let w = region::load_idx(r, i, Ordering::Relaxed);
         acc.add(w);

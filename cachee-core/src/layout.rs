@@ -68,10 +68,10 @@ pub(crate) const MAX_PROBE: u32 = 16;
 pub(crate) const INDEX_LOAD_PERCENT: usize = 85;
 /// Index load the index is *sized* for, with the arena full of expected-size entries.
 /// Below the 85% cap so that a key rarely finds its 16-bucket probe window full (which
-/// evicts from its home bucket): at 75% that happens to about 5 in 10⁸ inserts into a
+/// evicts from its home bucket): at 80% that happens to about 2 in 10⁶ inserts into a
 /// 10,000-bucket shard, at 85% to 6 in 10⁵ (a simulation of the probe rule with
-/// uniform hashes). Costs 0.7 bytes per entry.
-pub(crate) const INDEX_SIZING_PERCENT: usize = 75;
+/// uniform hashes). Costs 0.3 bytes per entry.
+pub(crate) const INDEX_SIZING_PERCENT: usize = 80;
 /// Most shards a region may have.
 pub const MAX_SHARDS: u32 = 1024;
 
@@ -351,8 +351,8 @@ impl Config {
     ///
     /// "Holds" means room in the arena and in the index. Placement in the index is by
     /// hash: a key whose 16-bucket probe window is full evicts an entry of its home
-    /// bucket even when the region has room elsewhere. With the index sized for 75%
-    /// load that is rare (about 5 in 10⁸ inserts; see `docs/design.md`), but not
+    /// bucket even when the region has room elsewhere. With the index sized for 80%
+    /// load that is rare (about 2 in 10⁶ inserts; see `docs/design.md`), but not
     /// impossible, so do not rely on every one of `n` entries staying resident.
     pub fn bytes_for(
         &self,

@@ -6,6 +6,11 @@ use cachee_core::{Cache, Config, Error, FORMAT_VERSION, WORD_BYTES, Word};
 use common::{get, region};
 use std::sync::atomic::Ordering;
 
+/// Region sizes: smaller under miri, where every word access is interpreted (the
+/// foreign-region test alone copies its region a dozen times).
+const LARGE: usize = if cfg!(miri) { 128 << 10 } else { 512 << 10 };
+const SMALL: usize = if cfg!(miri) { 64 << 10 } else { 256 << 10 };
+
 fn cfg() -> Config {
     Config::new().max_key_len(32).max_value_len(512).seed(7)
 }
@@ -32,7 +37,7 @@ fn poke(w: &[cachee_core::AtomicWord], field: usize, value: u32) {
 
 #[test]
 fn attach_sees_what_another_handle_wrote() {
-    let w = region(512 << 10);
+    let w = region(LARGE);
     let a = Cache::format(cachee_core::Words::from(&w[..]), &cfg()).unwrap();
     a.set(b"shared", b"value").unwrap();
     let b = Cache::attach(cachee_core::Words::from(&w[..])).unwrap();
@@ -45,7 +50,7 @@ fn attach_sees_what_another_handle_wrote() {
 
 #[test]
 fn the_format_is_position_independent() {
-    let w = region(512 << 10);
+    let w = region(LARGE);
     let c = Cache::format(cachee_core::Words::from(&w[..]), &cfg()).unwrap();
     for i in 0..common::scaled(500) as u32 {
         c.set(&i.to_le_bytes(), &[i as u8; 40]).unwrap();
@@ -65,10 +70,10 @@ fn the_format_is_position_independent() {
 
 #[test]
 fn foreign_and_damaged_regions_are_refused_with_the_reason() {
-    let w = region(256 << 10);
+    let w = region(SMALL);
     Cache::format(cachee_core::Words::from(&w[..]), &cfg()).unwrap();
 
-    let zeroed = region(256 << 10);
+    let zeroed = region(SMALL);
     assert_eq!(
         Cache::attach(cachee_core::Words::from(&zeroed[..])).unwrap_err(),
         Error::BadMagic
