@@ -521,7 +521,8 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
         m.set_cls(class, cl::PRESSURE, p);
         m.set_cls(class, cl::PRESSURE_EPOCH, m.hdr(off::DECAY_EPOCH));
         // Halve every class's pressure each time half the shard has turned over.
-        let since = m.hdr(off::EVICT_SINCE_DECAY) + 1;
+        // Saturating: the counter is read from the region and may be damaged.
+        let since = m.hdr(off::EVICT_SINCE_DECAY).saturating_add(1);
         if since >= (m.hdr(off::LIVE) / 2).max(64) {
             m.set_hdr(off::EVICT_SINCE_DECAY, 0);
             m.set_hdr(off::DECAY_EPOCH, m.hdr(off::DECAY_EPOCH).wrapping_add(1));
@@ -562,7 +563,8 @@ impl<R: Region, H: Hooks> Locked<'_, R, H> {
 
     /// True once per page-worth of evictions in `class`.
     fn time_to_rebalance(&self, class: usize) -> bool {
-        let since = self.m.cls(class, cl::SINCE_CHECK) + 1;
+        // Saturating: the counter is read from the region and may be damaged.
+        let since = self.m.cls(class, cl::SINCE_CHECK).saturating_add(1);
         if since >= self.c.l.geom[class].nslots.max(8) {
             self.m.set_cls(class, cl::SINCE_CHECK, 0);
             true
