@@ -331,25 +331,50 @@ impl<R: Region, H: Hooks> Cache<R, H> {
                 Err(0) => continue,
                 Err(owner) => {
                     spins = spins.wrapping_add(1);
-                    if spins % LIVENESS_EVERY == 0
-                        && owner != me
-                        && !self.hooks.owner_alive(owner as u32)
-                        && w.compare_exchange(owner, me, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        let g = Locked { c: self, m };
-                        if !mutant(mutants::SKIP_REPAIR) {
-                            g.repair();
+                    // Ask whether the owner is alive every LIVENESS_EVERY spins, and
+                    // always once before giving up: hooks that stop waiting early
+                    // must still get a dead owner's lock recovered.
+                    let asked = spins % LIVENESS_EVERY == 0;
+                    if asked {
+                        if let Some(g) = self.take_over(w, owner, me, m) {
+                            return Ok(g);
                         }
-                        g.m.bump(Ctr::Recoveries, 1);
-                        return Ok(g);
                     }
                     if !self.hooks.relax(spins) {
+                        if !asked {
+                            if let Some(g) = self.take_over(w, owner, me, m) {
+                                return Ok(g);
+                            }
+                        }
                         return Err(Error::Busy);
                     }
                 }
             }
         }
+    }
+
+    /// Takes the lock over from `owner` if it is another owner and the hooks say it
+    /// is dead, then repairs the shard and counts a recovery.
+    fn take_over<'a>(
+        &'a self,
+        w: &crate::AtomicWord,
+        owner: Word,
+        me: Word,
+        m: ShardMem<'a, R>,
+    ) -> Option<Locked<'a, R, H>> {
+        if owner == me
+            || self.hooks.owner_alive(owner as u32)
+            || w.compare_exchange(owner, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        let g = Locked { c: self, m };
+        if !mutant(mutants::SKIP_REPAIR) {
+            g.repair();
+        }
+        g.m.bump(Ctr::Recoveries, 1);
+        Some(g)
     }
 
     // --- reading --------------------------------------------------------------------

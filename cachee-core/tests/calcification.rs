@@ -8,7 +8,7 @@ use cachee_core::{Cache, Config};
 use workload::{Rng, Zipf};
 
 /// Region size (smaller under miri, where every word access is interpreted).
-const REGION: usize = if cfg!(miri) { 512 << 10 } else { 4 << 20 };
+const REGION: usize = if cfg!(miri) { 64 << 10 } else { 4 << 20 };
 
 fn config() -> Config {
     Config::new()
@@ -49,24 +49,16 @@ fn run(
 
 #[test]
 fn a_shift_to_large_values_recovers_the_fresh_hit_ratio() {
-    let scale = if cfg!(miri) { 200 } else { 1 };
-    let (small_ops, large_ops) = (400_000 / scale, 200_000 / scale);
+    let (small_ops, large_ops) = common::pick((400_000, 200_000), (300, 250));
 
     let aged = common::region(REGION);
     let c = Cache::format(cachee_core::Words::from(&aged[..]), &config()).unwrap();
     // Phase 1: many small entries fill every page.
-    run(
-        &c,
-        small_ops,
-        if cfg!(miri) { 20_000 } else { 200_000 },
-        0,
-        24,
-        1,
-    );
+    run(&c, small_ops, common::pick(200_000, 4_000), 0, 24, 1);
     let small_entries = c.len();
     let small_evictions = c.stats().evictions;
     // Phase 2: the workload moves to large values.
-    let large_keys = if cfg!(miri) { 2_000 } else { 30_000 };
+    let large_keys = common::pick(30_000, 100);
     let shifted = run(&c, large_ops, large_keys, 1 << 40, 1000, 2);
     c.validate().unwrap();
 

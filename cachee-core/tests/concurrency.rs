@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cachee_core::{Cache, Config};
-use common::{check_stamp, region, scaled, stamped};
+use common::{check_stamp, region, stamped};
 use workload::Rng;
 
 fn hammer(
@@ -59,7 +59,11 @@ fn hammer(
             s.spawn(move || {
                 let mut rng = Rng::new(100 + t as u64);
                 let mut buf = vec![0u8; max_len];
-                while !stop.load(Ordering::Relaxed) {
+                // Under miri (one interpreted thread at a time) readers stop after a
+                // few hundred reads instead of spinning for the writers' whole run.
+                let mut budget = common::pick(u64::MAX, 300);
+                while !stop.load(Ordering::Relaxed) && budget > 0 {
+                    budget -= 1;
                     let k = rng.below(keys);
                     if let Some(n) = c.get(&k.to_le_bytes(), &mut buf).unwrap() {
                         assert!(
@@ -93,36 +97,36 @@ fn hammer(
 #[test]
 fn readers_and_writers_under_eviction_pressure() {
     hammer(
-        if cfg!(miri) { 64 << 10 } else { 256 << 10 },
-        2_000,
+        common::sized(256 << 10),
+        common::pick(2_000, 200),
         600,
         2,
         2,
-        scaled(40_000),
+        common::pick(40_000, 150),
     );
 }
 
 #[test]
 fn many_writers_on_few_keys() {
     hammer(
-        if cfg!(miri) { 64 << 10 } else { 1 << 20 },
+        common::sized(1 << 20),
         16,
         200,
         3,
         1,
-        scaled(30_000),
+        common::pick(30_000, 100),
     );
 }
 
 #[test]
 fn counters_are_atomic_across_threads() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(
         cachee_core::Words::from(&w[..]),
         &Config::new().max_key_len(8).max_value_len(32),
     )
     .unwrap();
-    let per = scaled(5_000) as u64;
+    let per = common::pick(5_000, 50);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {

@@ -10,8 +10,14 @@ use std::sync::atomic::Ordering;
 use cachee_core::{AtomicWord, Cache, Config, WORD_BYTES, Word};
 use workload::Rng;
 
+/// Region bytes, entries written and operations per exercise pass (small under miri,
+/// where every word access is interpreted).
+const REGION: usize = if cfg!(miri) { 32 << 10 } else { 96 << 10 };
+const ENTRIES: u32 = if cfg!(miri) { 60 } else { 400 };
+const EXERCISE: u32 = if cfg!(miri) { 40 } else { 450 };
+
 fn image() -> Vec<AtomicWord> {
-    let w = common::region(96 << 10);
+    let w = common::region(REGION);
     let c = Cache::format(
         cachee_core::Words::from(&w[..]),
         &Config::new()
@@ -21,7 +27,7 @@ fn image() -> Vec<AtomicWord> {
             .seed(4),
     )
     .unwrap();
-    for i in 0..400u32 {
+    for i in 0..ENTRIES {
         c.set(
             &i.to_le_bytes(),
             &common::stamped(i as u64, 1, 16 + (i % 150) as usize),
@@ -33,7 +39,7 @@ fn image() -> Vec<AtomicWord> {
 
 fn exercise(c: &Cache<cachee_core::Words<'_>>) {
     let mut buf = [0u8; 200];
-    for i in 0..450u32 {
+    for i in 0..EXERCISE {
         let key = i.to_le_bytes();
         let _ = c.get(&key, &mut buf);
         let _ = c.contains(&key);
@@ -53,7 +59,7 @@ fn exercise(c: &Cache<cachee_core::Words<'_>>) {
 
 #[test]
 fn bit_flips_anywhere_are_survived_and_repaired() {
-    let rounds = common::scaled(300);
+    let rounds = common::pick(300, 3);
     let mut rng = Rng::new(77);
     let clean = image();
     for round in 0..rounds {
@@ -89,7 +95,7 @@ fn bit_flips_anywhere_are_survived_and_repaired() {
 #[test]
 fn arbitrary_bytes_are_refused_or_safe() {
     let mut rng = Rng::new(78);
-    for _ in 0..common::scaled(200) {
+    for _ in 0..common::pick(200, 3) {
         let w: Vec<AtomicWord> = (0..(8 << 10) / WORD_BYTES)
             .map(|_| AtomicWord::new(rng.next_u64() as Word))
             .collect();
@@ -122,7 +128,7 @@ fn arbitrary_bytes_are_refused_or_safe() {
 
 #[test]
 fn with_checksums_damaged_entries_read_as_misses_never_as_wrong_values() {
-    let rounds = common::scaled(100);
+    let rounds = common::pick(100, 3);
     let mut rng = Rng::new(79);
     let cfg = Config::new()
         .max_key_len(16)
@@ -130,9 +136,9 @@ fn with_checksums_damaged_entries_read_as_misses_never_as_wrong_values() {
         .shards(2)
         .seed(4)
         .checksums(true);
-    let clean = common::region(96 << 10);
+    let clean = common::region(REGION);
     let c = Cache::format(cachee_core::Words::from(&clean[..]), &cfg).unwrap();
-    for i in 0..400u32 {
+    for i in 0..ENTRIES {
         c.set(
             &i.to_le_bytes(),
             &common::stamped(i as u64, 1, 16 + (i % 150) as usize),
@@ -152,7 +158,7 @@ fn with_checksums_damaged_entries_read_as_misses_never_as_wrong_values() {
         }
         let d = Cache::attach(cachee_core::Words::from(&w[..])).unwrap();
         let mut buf = [0u8; 200];
-        for i in 0..400u32 {
+        for i in 0..ENTRIES {
             match d.get(&i.to_le_bytes(), &mut buf) {
                 Ok(Some(n)) => {
                     hits += 1;

@@ -126,14 +126,14 @@ fn zipf_beats_lru() {
 fn one_hit_wonders_do_not_flush_a_hot_set() {
     // A small hot set, then a long scan of keys seen once: quick demotion must keep
     // the hot set (plain LRU or CLOCK would lose it).
-    let capacity = 200;
+    // (Smaller under miri, where every access is interpreted.)
+    let (capacity, hot, scan, rounds) = common::pick((200, 100, 400, 50), (40, 20, 40, 16));
     let mut keys = Vec::new();
-    let rounds = common::scaled(50);
     for round in 0..rounds as u64 {
-        for h in 0..100u64 {
+        for h in 0..hot {
             keys.push(h);
         }
-        for s in 0..400u64 {
+        for s in 0..scan {
             keys.push(1_000_000 + round * 1000 + s);
         }
     }

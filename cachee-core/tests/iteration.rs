@@ -10,7 +10,7 @@ use common::region;
 
 #[test]
 fn for_each_visits_every_entry_once() {
-    let w = region(1 << 20);
+    let w = region(common::sized(1 << 20));
     let cfg = Config::new()
         .max_key_len(16)
         .max_value_len(300)
@@ -42,7 +42,7 @@ fn for_each_visits_every_entry_once() {
 
 #[test]
 fn for_each_can_stop_early_and_needs_big_enough_buffers() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(
         cachee_core::Words::from(&w[..]),
         &Config::new().max_key_len(16).max_value_len(64),
@@ -72,7 +72,7 @@ fn for_each_can_stop_early_and_needs_big_enough_buffers() {
 
 #[test]
 fn iteration_runs_alongside_writers() {
-    let w = region(512 << 10);
+    let w = region(common::sized(512 << 10));
     let c = Cache::format(
         cachee_core::Words::from(&w[..]),
         &Config::new().max_key_len(16).max_value_len(200),

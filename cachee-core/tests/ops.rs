@@ -11,7 +11,7 @@ fn small() -> Config {
 
 #[test]
 fn set_get_overwrite_remove() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     assert!(c.is_empty());
     assert_eq!(get(&c, b"k"), None);
@@ -38,7 +38,7 @@ fn set_get_overwrite_remove() {
 
 #[test]
 fn keys_are_exact_bytes() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     let keys: [&[u8]; 6] = [b"a", b"a\0", b"\0a", b"ab", b"abcdefgh", b"abcdefgh\0"];
     for (i, k) in keys.iter().enumerate() {
@@ -53,7 +53,7 @@ fn keys_are_exact_bytes() {
 
 #[test]
 fn contains_and_stats_count_hits_and_misses() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     c.set(b"x", b"1").unwrap();
     assert!(c.contains(b"x").unwrap());
@@ -71,7 +71,7 @@ fn contains_and_stats_count_hits_and_misses() {
 
 #[test]
 fn add_and_replace() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     assert!(!c.replace(b"k", b"r", None).unwrap());
     assert_eq!(get(&c, b"k"), None);
@@ -84,7 +84,7 @@ fn add_and_replace() {
 
 #[test]
 fn compare_and_swap_by_version() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     let mut buf = [0u8; 64];
     assert!(c.get_entry(b"k", &mut buf).unwrap().is_none());
@@ -117,7 +117,7 @@ fn compare_and_swap_by_version() {
 
 #[test]
 fn incr_and_decr_on_decimal_text() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     assert_eq!(c.incr(b"n", 1, None).unwrap(), None);
     assert_eq!(get(&c, b"n"), None);
@@ -151,7 +151,7 @@ fn incr_and_decr_on_decimal_text() {
 
 #[test]
 fn get_variants_and_small_buffers() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     c.set(b"k", b"hello world").unwrap();
     let mut tiny = [0xeeu8; 4];
@@ -177,7 +177,7 @@ fn get_variants_and_small_buffers() {
 
 #[test]
 fn bad_input_is_rejected_and_loses_nothing() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small()).unwrap();
     c.set(b"k", b"keep").unwrap();
     assert_eq!(c.set(b"", b"v"), Err(Error::EmptyKey));
@@ -216,7 +216,7 @@ fn bad_input_is_rejected_and_loses_nothing() {
     // TTLs need a clock, and must be positive.
     assert_eq!(c.set_ttl(b"k", b"v", 10), Err(Error::NoClock));
     assert_eq!(get(&c, b"k").as_deref(), Some(&b"keep"[..]));
-    let w2 = region(256 << 10);
+    let w2 = region(common::sized(256 << 10));
     let t = cache_with(&w2, &small(), TestHooks::new(1));
     assert_eq!(t.set_ttl(b"k", b"v", 0), Err(Error::InvalidTtl));
     assert_eq!(t.set_ttl(b"k", b"v", u64::MAX), Err(Error::InvalidTtl));
@@ -235,7 +235,7 @@ fn bad_input_is_rejected_and_loses_nothing() {
 
 #[test]
 fn clear_empties_every_shard_and_keeps_working() {
-    let w = region(2 << 20);
+    let w = region(common::sized(2 << 20));
     let c = Cache::format(cachee_core::Words::from(&w[..]), &small().shards(4)).unwrap();
     for i in 0..common::scaled(2000) as u32 {
         c.set(&i.to_le_bytes(), &i.to_le_bytes()).unwrap();
@@ -252,7 +252,7 @@ fn clear_empties_every_shard_and_keeps_working() {
 
 #[test]
 fn values_of_every_size_round_trip() {
-    let w = region(1 << 20);
+    let w = region(common::sized(1 << 20));
     let c = Cache::format(
         cachee_core::Words::from(&w[..]),
         &Config::new().max_key_len(32).max_value_len(3000),

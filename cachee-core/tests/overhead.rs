@@ -35,7 +35,7 @@ fn fill(
 
 #[test]
 fn eight_byte_keys_and_256_byte_values() {
-    let n = if cfg!(miri) { 400 } else { 200_000 };
+    let n = common::pick(200_000, 150);
     let cfg = Config::new()
         .max_key_len(8)
         .max_value_len(1024)
@@ -70,7 +70,7 @@ fn eight_byte_keys_and_256_byte_values() {
 
 #[test]
 fn small_and_large_entries_stay_within_the_budget() {
-    let scale = if cfg!(miri) { 100 } else { 1 };
+    let scale = common::pick(1, 250);
     for (k, v, n) in [
         (16usize, 32usize, 50_000u64),
         (32, 1000, 10_000),
@@ -101,7 +101,7 @@ fn small_and_large_entries_stay_within_the_budget() {
 
 #[test]
 fn checksums_cost_eight_bytes_per_entry() {
-    let n = if cfg!(miri) { 300 } else { 50_000 };
+    let n = common::pick(50_000, 100);
     let plain = Config::new()
         .max_key_len(8)
         .max_value_len(512)

@@ -19,7 +19,7 @@ fn cfg() -> Config {
 
 #[test]
 fn a_writer_dying_mid_write_is_recovered() {
-    let w = region(1 << 20);
+    let w = region(common::sized(1 << 20));
     let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), TestHooks::new(1))
         .unwrap();
     for i in 0..200u32 {
@@ -72,8 +72,28 @@ fn a_writer_dying_mid_write_is_recovered() {
 }
 
 #[test]
+fn impatient_hooks_still_recover_a_dead_owner() {
+    // Hooks that give up long before the periodic liveness question (every 256
+    // spins) must still get a dead owner's lock recovered: the lock asks once
+    // before answering Busy.
+    let w = region(common::sized(1 << 20));
+    let mut hooks = TestHooks::new(1);
+    hooks.patience = 3;
+    let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), hooks).unwrap();
+    c.set(b"k", b"old").unwrap();
+    let shard = c.testing_shard_of(b"k");
+    c.testing_hold_lock(shard, 77);
+    c.hooks().kill(77);
+    c.set(b"k", b"new").unwrap();
+    assert_eq!(get(&c, b"k").as_deref(), Some(&b"new"[..]));
+    assert_eq!(c.stats().recoveries, 1);
+    assert_eq!(c.testing_lock_owner(shard), 0, "released after the write");
+    c.validate().unwrap();
+}
+
+#[test]
 fn a_live_owner_is_waited_for_not_overtaken() {
-    let w = region(1 << 20);
+    let w = region(common::sized(1 << 20));
     let mut hooks = TestHooks::new(1);
     hooks.patience = 10_000;
     let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), hooks).unwrap();
@@ -111,7 +131,7 @@ fn a_live_owner_is_waited_for_not_overtaken() {
 
 #[test]
 fn a_dead_owner_without_a_partial_write_loses_nothing() {
-    let w = region(1 << 20);
+    let w = region(common::sized(1 << 20));
     let c = Cache::format_with_hooks(cachee_core::Words::from(&w[..]), &cfg(), TestHooks::new(1))
         .unwrap();
     for i in 0..300u32 {
@@ -126,7 +146,7 @@ fn a_dead_owner_without_a_partial_write_loses_nothing() {
     assert_eq!(c.stats().recoveries, c.shards() as u64);
     c.validate().unwrap();
     // Recovery itself kept the entries; it was `clear` that removed them.
-    let w2 = region(1 << 20);
+    let w2 = region(common::sized(1 << 20));
     let c2 = Cache::format_with_hooks(cachee_core::Words::from(&w2[..]), &cfg(), TestHooks::new(1))
         .unwrap();
     for i in 0..300u32 {

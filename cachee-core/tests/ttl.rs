@@ -11,7 +11,7 @@ fn cfg() -> Config {
 
 #[test]
 fn entries_expire_when_the_clock_passes_their_deadline() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = cache_with(&w, &cfg(), TestHooks::new(1));
     c.set_ttl(b"short", b"s", 10).unwrap();
     c.set_ttl(b"long", b"l", 100).unwrap();
@@ -32,7 +32,7 @@ fn entries_expire_when_the_clock_passes_their_deadline() {
 
 #[test]
 fn expiry_is_lazy_and_counted_when_collected() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = cache_with(&w, &cfg(), TestHooks::new(1));
     c.set_ttl(b"a", b"1", 5).unwrap();
     c.set_ttl(b"b", b"2", 5).unwrap();
@@ -53,7 +53,7 @@ fn expiry_is_lazy_and_counted_when_collected() {
 
 #[test]
 fn writes_set_or_clear_the_ttl() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = cache_with(&w, &cfg(), TestHooks::new(1));
     c.set_ttl(b"k", b"v", 10).unwrap();
     c.set(b"k", b"v").unwrap(); // a plain set clears the TTL
@@ -76,7 +76,7 @@ fn writes_set_or_clear_the_ttl() {
 
 #[test]
 fn incr_keeps_the_ttl_and_cas_sees_expiry() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = cache_with(&w, &cfg(), TestHooks::new(1));
     c.set_ttl(b"n", b"1", 10).unwrap();
     assert_eq!(c.incr(b"n", 1, None).unwrap(), Some(2));
@@ -98,7 +98,7 @@ fn incr_keeps_the_ttl_and_cas_sees_expiry() {
 
 #[test]
 fn iteration_skips_expired_entries() {
-    let w = region(256 << 10);
+    let w = region(common::sized(256 << 10));
     let c = cache_with(&w, &cfg(), TestHooks::new(1));
     c.set_ttl(b"gone", b"1", 1).unwrap();
     c.set(b"stays", b"2").unwrap();

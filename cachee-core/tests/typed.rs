@@ -8,7 +8,7 @@ use cachee_core::{
 
 #[test]
 fn typed_cache_round_trips_plain_values() {
-    let w = common::region(128 << 10);
+    let w = common::region(common::sized(128 << 10));
     let c: TypedCache<u64, [u32; 4], _> =
         TypedCache::format(cachee_core::Words::from(&w[..]), Config::new(), NoHooks).unwrap();
     assert!(c.is_empty());

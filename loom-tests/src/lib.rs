@@ -25,8 +25,8 @@
 //! asserts that its executions reached every outcome it expects (old value, new
 //! value, miss, either victim, ...), which the run prints with the execution count.
 //!
-//! Models marked `#[ignore]` fail on the current core because of a bug they found;
-//! run them with `bash .ci/loom.sh --include-ignored`.
+//! A model that finds a bug in the core stays `#[ignore]`d until the fix lands (run
+//! such models with `bash .ci/loom.sh --include-ignored`); none is ignored now.
 //!
 //! This library holds what the model files share: a region type the threads can
 //! share, hooks with owner ids and a set of dead owners, the smallest configuration

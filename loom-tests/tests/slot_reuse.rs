@@ -22,7 +22,7 @@
 //! odd and then even again, so a reader of `X` fails validation whether or not the
 //! free bumped it. The bump only matters for body words written *without* a
 //! following `begin_write` — the free-list link — which is what the removal model
-//! exercises. That model currently fails on the real code (see its test).
+//! exercises; that model found the missing release fence in `free_entry` (fixed).
 #![cfg(cachee_loom)]
 
 use cachee_core::HashKind;
@@ -124,15 +124,15 @@ fn insert_evicts_and_reuses_the_slot_being_read() {
     );
 }
 
-/// Fails on the current core: `free_entry` publishes the freed slot's new version
-/// with a release *store*, and `release` then stores the free-list link into the
+/// Found a bug (now fixed): `free_entry` published the freed slot's new version
+/// with a release *store*, and `release` then stored the free-list link into the
 /// slot's first body word with a relaxed store and no release fence in between. A
 /// reader that copies that word and then validates (acquire fence, version reload)
-/// has not synchronised with anything, so it may still see the old version and
-/// report the link bytes as the key (loom: `for_each` yields `[00, 00, 00, 00]` =
-/// `X`'s value). A `fence(Release)` after the header store in `free_entry` (as
-/// `begin_write` has) fixes it; with that fix this model passes (777 executions)
-/// and its `SKIP_FREE_BUMP` twin is caught.
+/// had not synchronised with anything, so it could still see the old version and
+/// report the link bytes as the key (loom: `for_each` yielded `[00, 00, 00, 00]` =
+/// `X`'s value). The `fence(Release)` after the header store in `free_entry` (as
+/// `begin_write` has) fixed it: this model passes (777 executions) and its
+/// `SKIP_FREE_BUMP` twin is caught.
 #[test]
 fn removal_under_iteration() {
     check(
@@ -142,9 +142,9 @@ fn removal_under_iteration() {
     );
 }
 
-/// Fails on the current core, for the same reason as `removal_under_iteration`: the
-/// reader compares the key word after the link store, finds it equal to `K`, copies
-/// `X`'s value and validates against the old version (loom finds it).
+/// Found the same bug as `removal_under_iteration` (fixed): the reader compared the
+/// key word after the link store, found it equal to `K`, copied `X`'s value and
+/// validated against the old version.
 #[test]
 fn removal_under_keyed_read() {
     check(
@@ -159,7 +159,6 @@ fn evict_catches_skip_read_validation() {
     check_catches("reuse/evict", SKIP_READ_VALIDATION, evict_and_reuse);
 }
 
-/// Meaningful once the model above passes (until then it "catches" the core bug).
 #[test]
 fn removal_under_iteration_catches_skip_free_bump() {
     check_catches("reuse/remove_iter", SKIP_FREE_BUMP, remove_under_iteration);

@@ -30,6 +30,22 @@ pub fn region(bytes: usize) -> Vec<AtomicWord> {
     }
 }
 
+/// Region size for a test: `bytes`, capped at 64 KiB under miri (formatting and
+/// copying a region is interpreted word by word there). Tests that need a given
+/// capacity size their data from the cache they get, not from this number.
+pub fn sized(bytes: usize) -> usize {
+    if cfg!(miri) {
+        bytes.min(64 << 10)
+    } else {
+        bytes
+    }
+}
+
+/// `normal`, or `under_miri` when interpreted by miri.
+pub fn pick<T>(normal: T, under_miri: T) -> T {
+    if cfg!(miri) { under_miri } else { normal }
+}
+
 /// Scales a count down under miri, where every operation is thousands of times slower.
 pub fn scaled(n: usize) -> usize {
     if cfg!(miri) { (n / 50).max(8) } else { n }
