@@ -42,6 +42,30 @@ pub(crate) mod w {
     pub const FILE_LEN: usize = 7;
     pub const SLOTS: usize = 8;
     pub const CHECKSUM: usize = 9;
+    /// Number of fixed fields.
+    pub const FIELDS: usize = 10;
+}
+
+/// The header checksum over a [`Header::snapshot`]: FNV-1a over every field but the
+/// state word and the checksum itself.
+pub(crate) fn checksum_of(f: &[u64; w::FIELDS]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in [
+        w::MAGIC,
+        w::VERSION,
+        w::CREATOR,
+        w::CREATED,
+        w::REGION_OFF,
+        w::REGION_LEN,
+        w::FILE_LEN,
+        w::SLOTS,
+    ] {
+        for b in f[i].to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// Typed access to a mapped header. Every access is atomic: other processes map the
@@ -82,24 +106,16 @@ impl Header {
         self.word(i).store(v, Ordering::Release)
     }
 
+    /// The fixed fields (words 0–9), each loaded once: what a process checks and
+    /// copies at attach, so that a concurrent change cannot slip in between checking a
+    /// field and using it.
+    pub(crate) fn snapshot(&self) -> [u64; w::FIELDS] {
+        std::array::from_fn(|i| self.load(i))
+    }
+
+    /// The checksum the header should hold, over its current contents.
     pub(crate) fn checksum(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for i in [
-            w::MAGIC,
-            w::VERSION,
-            w::CREATOR,
-            w::CREATED,
-            w::REGION_OFF,
-            w::REGION_LEN,
-            w::FILE_LEN,
-            w::SLOTS,
-        ] {
-            for b in self.load(i).to_le_bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        h
+        checksum_of(&self.snapshot())
     }
 
     fn owner_word(&self, slot: u64) -> &AtomicU64 {

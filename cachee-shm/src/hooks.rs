@@ -52,6 +52,10 @@ pub fn now_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How often (in spins) `cachee-core` asks `owner_alive` while waiting for a shard
+/// lock (its `LIVENESS_EVERY`).
+const LIVENESS_SPINS: u32 = 256;
+
 thread_local! {
     static WAIT_START: Cell<Option<Instant>> = const { Cell::new(None) };
     static THREAD_NO: usize = {
@@ -73,16 +77,26 @@ impl Hooks for ShmHooks {
         self.header.owner_alive(id, self.me, self.slots)
     }
 
-    /// Spins briefly, then yields the CPU; gives up after the handle's lock timeout.
+    /// Spins briefly, then yields the CPU; gives up after the handle's lock timeout —
+    /// but never before the core has asked (twice) whether the lock's owner is alive.
+    ///
+    /// The core asks every [`LIVENESS_SPINS`] spins. On a saturated CPU each yield can
+    /// cost a whole time slice, so a timeout alone could expire before the first
+    /// question, and a dead owner's lock would be given up on (`Busy`) instead of
+    /// recovered. Yielding only every 16th spin keeps the time to that question short
+    /// (tens of milliseconds rather than seconds when every core is busy).
     fn relax(&self, spins: u32) -> bool {
         if spins <= 1 {
             WAIT_START.with(|w| w.set(Some(Instant::now())));
         }
-        if spins < 64 {
+        if spins < 64 || spins % 16 != 0 {
             std::hint::spin_loop();
             return true;
         }
         std::thread::yield_now();
+        if spins <= 2 * LIVENESS_SPINS {
+            return true;
+        }
         let started = WAIT_START.with(|w| w.get()).unwrap_or_else(Instant::now);
         started.elapsed() < self.lock_timeout
     }

@@ -25,7 +25,7 @@ use cachee_core::{ByteRegion, Cache, Config};
 use memmap2::MmapRaw;
 
 use crate::ShmError;
-use crate::header::{HEADER_BYTES, Header, MAGIC, OWNER_SLOTS, READY, VERSION, w};
+use crate::header::{HEADER_BYTES, Header, MAGIC, OWNER_SLOTS, READY, VERSION, checksum_of, w};
 use crate::hooks::{ShmHooks, now_millis};
 use crate::process;
 
@@ -196,6 +196,18 @@ impl Options {
     }
 }
 
+/// What the holder of a segment's creation lock finds when the state word does not
+/// say ready.
+enum Unready {
+    /// It does now: the creator finished after all, or the segment was complete and
+    /// has just been marked ready.
+    Ready,
+    /// Another format version's segment: never ours to re-format.
+    OtherVersion(u64),
+    /// Not (completely) made: re-format it, or report that its creator died.
+    Incomplete,
+}
+
 /// Where a segment name lives: a bare name under `/dev/shm`, anything with a `/` as a
 /// path.
 pub fn resolve(name: &str) -> Result<PathBuf, ShmError> {
@@ -220,6 +232,8 @@ pub struct Segment {
     cache: Cache<ByteRegion<'static>, ShmHooks>,
     map: MmapRaw,
     path: PathBuf,
+    /// Device and inode of the mapped file, to tell whether `path` still names it.
+    file_id: (u64, u64),
 }
 
 impl std::fmt::Debug for Segment {
@@ -264,7 +278,8 @@ impl Segment {
             .open(&path)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => ShmError::AlreadyExists(path.clone()),
-                std::io::ErrorKind::NotFound => ShmError::NotFound(path.clone()),
+                // (NotFound here means a missing directory: reported as the I/O error
+                // it is, not as "no such segment".)
                 _ => ShmError::Io {
                     path: path.clone(),
                     op: "create",
@@ -339,7 +354,14 @@ impl Segment {
         header.store(w::SLOTS, OWNER_SLOTS);
         header.store(w::CHECKSUM, header.checksum());
         let seed = seed_from(now_millis(), me);
-        let seg = Self::attach_region(map, path, header, opts, Some(opts.config(seed)))?;
+        let region_len =
+            usize::try_from(size - HEADER_BYTES as u64).map_err(|_| ShmError::Truncated {
+                path: path.to_path_buf(),
+                expected: size,
+                actual: map.len() as u64,
+            })?;
+        let config = Some(opts.config(seed));
+        let seg = Self::attach_region(map, file, path, header, region_len, opts, config)?;
         header.store(w::STATE, READY);
         Ok(seg)
     }
@@ -407,31 +429,48 @@ impl Segment {
         let deadline = Instant::now() + opts.wait;
         loop {
             let len = file.metadata().map_err(io_err(path, "stat"))?.len();
-            if len >= HEADER_BYTES as u64 {
-                let map = MmapRaw::map_raw(&file).map_err(io_err(path, "map"))?;
-                // SAFETY: page-aligned mapping of at least HEADER_BYTES, kept alive by
-                // `map` for as long as `header` is used, accessed only atomically.
+            // (The mapping's own length is what counts: the file may have changed size
+            // since `stat`.)
+            let map = if len >= HEADER_BYTES as u64 {
+                Some(MmapRaw::map_raw(&file).map_err(io_err(path, "map"))?)
+            } else {
+                None
+            };
+            if let Some(map) = map.filter(|m| m.len() >= HEADER_BYTES) {
+                let len = map.len() as u64;
+                // SAFETY: page-aligned mapping of at least HEADER_BYTES (checked just
+                // above), kept alive by `map` for as long as `header` is used, accessed
+                // only atomically.
                 let header = unsafe { Header::new(map.as_mut_ptr()) };
                 if header.load(w::MAGIC) != MAGIC {
                     if header.load(w::MAGIC) != 0 || header.load(w::STATE) != 0 {
                         return Err(ShmError::NotASegment(path.to_path_buf()));
                     }
                 } else if header.load(w::STATE) == READY {
-                    return Self::attach_checked(map, path, header, len, opts);
+                    return Self::attach_checked(map, &file, path, header, len, opts);
                 }
             }
             // Not ready. Is anybody still making it?
             if flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-                let len = file.metadata().map_err(io_err(path, "stat"))?.len();
-                let ready = len >= HEADER_BYTES as u64 && {
-                    let map = MmapRaw::map_raw(&file).map_err(io_err(path, "map"))?;
-                    // SAFETY: as above.
-                    let header = unsafe { Header::new(map.as_mut_ptr()) };
-                    header.load(w::MAGIC) == MAGIC && header.load(w::STATE) == READY
-                };
-                if ready {
-                    flock(&file, libc::LOCK_UN);
-                    continue;
+                // Nobody: we hold the creation lock. What did the creator leave?
+                match Self::settle_unready(&file, path) {
+                    Ok(Unready::Ready) => {
+                        flock(&file, libc::LOCK_UN);
+                        continue;
+                    }
+                    Ok(Unready::OtherVersion(found)) => {
+                        flock(&file, libc::LOCK_UN);
+                        return Err(ShmError::UnsupportedVersion {
+                            path: path.to_path_buf(),
+                            found,
+                            supported: VERSION,
+                        });
+                    }
+                    Ok(Unready::Incomplete) => {}
+                    Err(e) => {
+                        flock(&file, libc::LOCK_UN);
+                        return Err(e);
+                    }
                 }
                 if !may_create {
                     flock(&file, libc::LOCK_UN);
@@ -455,13 +494,24 @@ impl Segment {
     /// Validates the header of a ready segment, then attaches its cache.
     fn attach_checked(
         map: MmapRaw,
+        file: &File,
         path: &Path,
         header: Header,
         len: u64,
         opts: &Options,
     ) -> Result<Segment, ShmError> {
+        let region_len = Self::check_header(path, header, len)?;
+        Self::attach_region(map, file, path, header, region_len, opts, None)
+    }
+
+    /// Checks everything in the header but the state word — version, checksum, file
+    /// length, region bounds — on one copy of its fields, and returns the cache
+    /// region's length from that copy (the header itself is never read again: another
+    /// process could change it at any moment).
+    fn check_header(path: &Path, header: Header, len: u64) -> Result<usize, ShmError> {
         let p = path.to_path_buf();
-        let version = header.load(w::VERSION);
+        let f = header.snapshot();
+        let version = f[w::VERSION];
         if version != VERSION {
             return Err(ShmError::UnsupportedVersion {
                 path: p,
@@ -469,10 +519,10 @@ impl Segment {
                 supported: VERSION,
             });
         }
-        if header.load(w::CHECKSUM) != header.checksum() {
+        if f[w::CHECKSUM] != checksum_of(&f) {
             return Err(ShmError::CorruptHeader(p, "header checksum mismatch"));
         }
-        let file_len = header.load(w::FILE_LEN);
+        let file_len = f[w::FILE_LEN];
         if len < file_len {
             return Err(ShmError::Truncated {
                 path: p,
@@ -480,34 +530,92 @@ impl Segment {
                 actual: len,
             });
         }
-        if header.load(w::REGION_OFF) != HEADER_BYTES as u64
-            || header.load(w::REGION_LEN) != file_len.saturating_sub(HEADER_BYTES as u64)
-            || header.load(w::SLOTS) != OWNER_SLOTS
-        {
-            return Err(ShmError::CorruptHeader(
+        // (`len` is the length of a mapping, so a region within it fits in `usize`.)
+        let region_len = file_len
+            .checked_sub(HEADER_BYTES as u64)
+            .filter(|&r| r == f[w::REGION_LEN])
+            .and_then(|r| usize::try_from(r).ok());
+        match region_len {
+            Some(r) if f[w::REGION_OFF] == HEADER_BYTES as u64 && f[w::SLOTS] == OWNER_SLOTS => {
+                Ok(r)
+            }
+            _ => Err(ShmError::CorruptHeader(
                 p,
                 "region bounds or owner table size",
-            ));
+            )),
         }
-        Self::attach_region(map, path, header, opts, None)
+    }
+
+    /// For the holder of a segment's creation lock, when its state word does not say
+    /// ready: classifies what the creator left, and marks a complete segment ready.
+    ///
+    /// A complete, valid header and cache region mean that the creator died just
+    /// before its last store, or that the state word alone was damaged — in which case
+    /// processes may well be attached. Either way the segment is whole: it is marked
+    /// ready, never re-formatted under them.
+    fn settle_unready(file: &File, path: &Path) -> Result<Unready, ShmError> {
+        let len = file.metadata().map_err(io_err(path, "stat"))?.len();
+        if len < HEADER_BYTES as u64 {
+            return Ok(Unready::Incomplete);
+        }
+        let map = MmapRaw::map_raw(file).map_err(io_err(path, "map"))?;
+        if map.len() < HEADER_BYTES {
+            return Ok(Unready::Incomplete);
+        }
+        let len = map.len() as u64;
+        // SAFETY: page-aligned mapping of at least HEADER_BYTES (checked just above),
+        // kept alive by `map` for as long as `header` is used, accessed only
+        // atomically.
+        let header = unsafe { Header::new(map.as_mut_ptr()) };
+        if header.load(w::MAGIC) != MAGIC {
+            return Ok(Unready::Incomplete);
+        }
+        if header.load(w::STATE) == READY {
+            return Ok(Unready::Ready);
+        }
+        let version = header.load(w::VERSION);
+        if version != VERSION {
+            return Ok(Unready::OtherVersion(version));
+        }
+        let Ok(region_len) = Self::check_header(path, header, len) else {
+            return Ok(Unready::Incomplete);
+        };
+        if map.len().saturating_sub(HEADER_BYTES) < region_len {
+            return Ok(Unready::Incomplete);
+        }
+        // SAFETY: the region lies within the mapping (checked just above), which `map`
+        // keeps alive until the probe is dropped at the end of this function; every
+        // process accesses it only through atomic words.
+        let probe = unsafe {
+            ByteRegion::from_raw_parts(map.as_mut_ptr().wrapping_add(HEADER_BYTES), region_len)
+        };
+        // `attach` only reads, and succeeds only on a completely formatted region.
+        if probe.and_then(Cache::attach).is_err() {
+            return Ok(Unready::Incomplete);
+        }
+        header.store(w::STATE, READY);
+        Ok(Unready::Ready)
     }
 
     /// Claims an owner slot and formats (`config` given) or attaches the cache region.
     fn attach_region(
         map: MmapRaw,
+        file: &File,
         path: &Path,
         header: Header,
+        region_len: usize,
         opts: &Options,
         config: Option<Config>,
     ) -> Result<Segment, ShmError> {
-        let region_len = header.load(w::REGION_LEN) as usize;
-        if map.len() < HEADER_BYTES + region_len {
+        if map.len().saturating_sub(HEADER_BYTES) < region_len {
             return Err(ShmError::Truncated {
                 path: path.to_path_buf(),
-                expected: (HEADER_BYTES + region_len) as u64,
+                expected: (HEADER_BYTES as u64).saturating_add(region_len as u64),
                 actual: map.len() as u64,
             });
         }
+        let meta = file.metadata().map_err(io_err(path, "stat"))?;
+        let file_id = (meta.dev(), meta.ino());
         let region_ptr = map.as_mut_ptr().wrapping_add(HEADER_BYTES);
         if config.is_none() {
             // Validate the cache region before writing anything (the owner slot), so
@@ -543,6 +651,7 @@ impl Segment {
                 cache,
                 map,
                 path: path.to_path_buf(),
+                file_id,
             }),
             Err(e) => {
                 header.release_owner(id, me);
@@ -564,6 +673,26 @@ impl Segment {
     /// Bytes of the segment file.
     pub fn file_len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Whether the segment's path still names the file this handle has mapped.
+    ///
+    /// A segment removed ([`destroy`]) or replaced (re-created, or another file renamed
+    /// over its name) while attached stays fully usable through this handle — the
+    /// mapping keeps the old file alive — but processes that open the name from then on
+    /// get the new file, or none: the two groups no longer share a cache. A
+    /// long-running process can call this now and then (it costs one `stat`) and
+    /// reopen the segment when it returns `false`.
+    pub fn is_current(&self) -> Result<bool, ShmError> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) => Ok((m.dev(), m.ino()) == self.file_id),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(ShmError::Io {
+                path: self.path.clone(),
+                op: "stat",
+                source: e,
+            }),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cachee_shm::{Options, Segment, destroy};
@@ -23,8 +23,15 @@ use workload::{Rng, Zipf, scramble};
 use crate::args::{Args, Fail, UNUSABLE, parse_duration, parse_num, usage};
 
 const SET: u64 = 1 << 63;
+/// Operations in each thread's precomputed key stream (fewer when many threads would
+/// not fit in memory; never fewer than `MIN_STREAM`). Multiples of 4096.
 const STREAM: usize = 1 << 22;
+const MIN_STREAM: usize = 1 << 16;
 const MAX_WORKERS: usize = 4096;
+/// Worker processes; well below the segment's 3 840 owner slots.
+const MAX_PROCESSES: usize = 1024;
+/// Exit status when interrupted (128 + SIGINT, as shells report it).
+const INTERRUPTED_EXIT: u8 = 130;
 const CTL_BYTES: usize = 8 * (16 + MAX_WORKERS);
 mod ctl {
     pub const START: usize = 0;
@@ -45,6 +52,8 @@ struct Params {
     zipf: f64,
     latency_ops: usize,
     verify: bool,
+    /// Length of each thread's key stream (chosen by the parent, passed to workers).
+    stream: usize,
 }
 
 impl Params {
@@ -67,6 +76,7 @@ impl Params {
         let read_ratio = num(a, "read-ratio")?.unwrap_or(0.95);
         let zipf = num(a, "zipf")?.unwrap_or(0.99);
         let latency_ops = num(a, "latency-ops")?.unwrap_or(1_000_000.0);
+        let stream = num(a, "stream")?.unwrap_or(STREAM as f64);
         let verify = a.flag("verify");
         let whole = |v: f64, name: &str, lo: f64, hi: f64| -> Result<f64, Fail> {
             if v.fract() != 0.0 || v < lo || v > hi {
@@ -78,7 +88,7 @@ impl Params {
             }
         };
         let p = Params {
-            processes: whole(processes, "processes", 1.0, MAX_WORKERS as f64)? as usize,
+            processes: whole(processes, "processes", 1.0, MAX_PROCESSES as f64)? as usize,
             threads: whole(threads, "threads", 1.0, 256.0)? as usize,
             duration,
             keys: whole(keys, "keys", 1.0, 1e10)? as u64,
@@ -88,7 +98,11 @@ impl Params {
             zipf,
             latency_ops: whole(latency_ops, "latency-ops", 0.0, 1e9)? as usize,
             verify,
+            stream: whole(stream, "stream", MIN_STREAM as f64, STREAM as f64)? as usize,
         };
+        if p.stream % 4096 != 0 {
+            return Err(usage("--stream must be a multiple of 4096"));
+        }
         if !(0.0..=1.0).contains(&p.read_ratio) {
             return Err(usage("--read-ratio must be between 0 and 1"));
         }
@@ -118,7 +132,78 @@ impl Params {
             self.zipf.to_string(),
             "--latency-ops".into(),
             self.latency_ops.to_string(),
+            "--stream".into(),
+            self.stream.to_string(),
         ]
+    }
+
+    /// Checks that the run fits in memory and picks the key-stream length: the parent
+    /// keeps 8 bytes per key while prefilling, every thread 8 bytes per stream entry.
+    fn plan_memory(&mut self) -> Result<(), Fail> {
+        // Unknown (no /proc/meminfo): do not refuse.
+        let avail = available_memory().unwrap_or(u64::MAX);
+        let mib = |b: u64| b >> 20;
+        let prefill = self.keys.saturating_mul(8);
+        if prefill > avail / 2 {
+            return Err(usage(format!(
+                "--keys {}: prefilling needs {} MiB of memory, more than half of the {} MiB available",
+                self.keys,
+                mib(prefill),
+                mib(avail)
+            )));
+        }
+        let threads = (self.processes * self.threads) as u64;
+        let fits = (avail / 4 / threads / 8).min(STREAM as u64) as usize / 4096 * 4096;
+        if fits < MIN_STREAM {
+            return Err(usage(format!(
+                "{threads} benchmark threads need at least {} MiB for their key streams; {} MiB of memory is available",
+                mib(threads * MIN_STREAM as u64 * 8),
+                mib(avail)
+            )));
+        }
+        self.stream = self.stream.min(fits);
+        Ok(())
+    }
+}
+
+/// Bytes of memory available to new allocations (`MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Set by SIGINT, SIGTERM or SIGHUP while `cachee bench` runs: it then stops its
+/// workers and removes its temporary segment instead of leaving it in /dev/shm.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe;
+        // `signal` has no other preconditions.
+        unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
+    }
+}
+
+fn interrupted() -> Result<(), Fail> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        Err(Fail {
+            code: INTERRUPTED_EXIT,
+            msg: "interrupted; temporary files removed".into(),
+        })
+    } else {
+        Ok(())
     }
 }
 
@@ -182,7 +267,7 @@ impl Control {
 }
 
 /// A value that encodes its key and generation (for `--verify`).
-fn stamped(key: u64, generation: u64, out: &mut [u8]) {
+pub(crate) fn stamped(key: u64, generation: u64, out: &mut [u8]) {
     let mut x = key ^ generation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     for chunk in out.chunks_mut(8) {
         x = x
@@ -194,7 +279,7 @@ fn stamped(key: u64, generation: u64, out: &mut [u8]) {
     out[8..16].copy_from_slice(&generation.to_le_bytes());
 }
 
-fn check_stamp(key: u64, v: &[u8], scratch: &mut [u8]) -> bool {
+pub(crate) fn check_stamp(key: u64, v: &[u8], scratch: &mut [u8]) -> bool {
     if v.len() < 16 || v[..8] != key.to_le_bytes() || scratch.len() < v.len() {
         return false;
     }
@@ -203,29 +288,33 @@ fn check_stamp(key: u64, v: &[u8], scratch: &mut [u8]) -> bool {
     scratch[..v.len()] == *v
 }
 
-fn key_of(rank: u64) -> u64 {
+pub(crate) fn key_of(rank: u64) -> u64 {
     scramble(rank, 0x5eed) & !SET
 }
 
 pub fn run(mut a: Args) -> Result<(), Fail> {
     let json = a.option("json")?;
-    let p = Params::parse(&mut a)?;
+    let mut p = Params::parse(&mut a)?;
     let seg_arg = a
         .positional()
         .map(|b| String::from_utf8(b).map_err(|_| usage("segment name is not UTF-8")))
         .transpose()?;
     a.done()?;
+    p.plan_memory()?;
 
     let opts = Options::new()
         .max_key(8)
         .max_value(p.value_size.max(1024))
         .expected_entry(8, p.value_size)
         .checksums(true);
-    let size = opts.size_for(p.entries, 8, p.value_size)?;
+    // At least 1 MiB: a segment sized for a handful of entries would be smaller than
+    // the smallest cache region.
+    let size = opts.size_for(p.entries, 8, p.value_size)?.max(1 << 20);
     let (name, temporary) = match seg_arg {
         Some(n) => (n, false),
         None => (format!("cachee-bench-{}", std::process::id()), true),
     };
+    catch_interrupts();
     let seg = if temporary {
         Segment::create(&name, &opts.clone().size(size))?
     } else {
@@ -284,7 +373,10 @@ fn drive(
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
-    for &rank in &order {
+    for (i, &rank) in order.iter().enumerate() {
+        if i % 65536 == 0 {
+            interrupted()?;
+        }
         let k = key_of(rank);
         if p.verify {
             stamped(k, 0, &mut value);
@@ -325,13 +417,29 @@ fn drive(
     // Wait until every worker has attached and built its key stream.
     let t = Instant::now();
     while ctl.word(ctl::READY).load(Ordering::Acquire) < p.processes as u64 {
-        if t.elapsed() > Duration::from_secs(120) {
+        let failed = children
+            .iter_mut()
+            .enumerate()
+            .find_map(|(w, c)| c.try_wait().ok().flatten().map(|st| (w, st)));
+        let problem = match failed {
+            Some((w, status)) => Some(format!("worker {w} exited before starting ({status})")),
+            None if t.elapsed() > Duration::from_secs(120) => {
+                Some("workers did not start within 120 s".into())
+            }
+            None => interrupted().err().map(|f| f.msg),
+        };
+        if let Some(msg) = problem {
             for c in &mut children {
                 let _ = c.kill();
+                let _ = c.wait();
             }
             return Err(Fail {
-                code: UNUSABLE,
-                msg: "workers did not start within 120 s".into(),
+                code: if INTERRUPTED.load(Ordering::Relaxed) {
+                    INTERRUPTED_EXIT
+                } else {
+                    UNUSABLE
+                },
+                msg,
             });
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -339,7 +447,7 @@ fn drive(
     ctl.word(ctl::START).store(1, Ordering::Release);
     let start = Instant::now();
     let mut last = (start, 0u64);
-    while start.elapsed() < p.duration {
+    while start.elapsed() < p.duration && !INTERRUPTED.load(Ordering::Relaxed) {
         std::thread::sleep(
             Duration::from_millis(250).min(p.duration.saturating_sub(start.elapsed())),
         );
@@ -376,6 +484,7 @@ fn drive(
             code: UNUSABLE,
             msg: format!("worker {w}: {e}"),
         })?;
+        interrupted()?;
         let text = String::from_utf8_lossy(&out.stdout);
         let report = text.lines().find_map(Report::parse).ok_or_else(|| Fail {
             code: UNUSABLE,
@@ -556,11 +665,12 @@ pub fn worker(mut a: Args) -> Result<(), Fail> {
     }
     let seg = crate::open(&seg_name)?;
     let ctl = Control::open(&ctl_path)?;
+    let parent = std::os::unix::process::parent_id();
     let streams: Vec<Vec<u64>> = (0..p.threads)
         .map(|t| {
             let z = Zipf::new(p.keys, p.zipf).expect("validated zipf parameters");
             let mut rng = Rng::new(1 + (index * 256 + t) as u64);
-            (0..STREAM)
+            (0..p.stream)
                 .map(|_| {
                     let k = key_of(z.sample(&mut rng));
                     if rng.next_f64() < p.read_ratio {
@@ -574,6 +684,12 @@ pub fn worker(mut a: Args) -> Result<(), Fail> {
         .collect();
     ctl.word(ctl::READY).fetch_add(1, Ordering::AcqRel);
     while ctl.word(ctl::START).load(Ordering::Acquire) == 0 {
+        if orphaned(parent) {
+            return Err(Fail {
+                code: UNUSABLE,
+                msg: "the bench parent process is gone".into(),
+            });
+        }
         std::thread::sleep(Duration::from_micros(200));
     }
     let counter = ctl.word(ctl::OPS + index);
@@ -583,7 +699,17 @@ pub fn worker(mut a: Args) -> Result<(), Fail> {
             .enumerate()
             .map(|(t, stream)| {
                 let (seg, ctl, p) = (&seg, &ctl, &p);
-                s.spawn(move || run_thread(seg, ctl, counter, stream, p, (index * 256 + t) as u64))
+                s.spawn(move || {
+                    run_thread(
+                        seg,
+                        ctl,
+                        counter,
+                        stream,
+                        p,
+                        (index * 256 + t) as u64,
+                        parent,
+                    )
+                })
             })
             .collect();
         handles
@@ -624,6 +750,7 @@ fn run_thread(
     stream: &[u64],
     p: &Params,
     thread_id: u64,
+    parent: u32,
 ) -> Report {
     let mut value = vec![0x5au8; p.value_size];
     let mut buf = vec![0u8; p.value_size.max(1024)];
@@ -673,7 +800,9 @@ fn run_thread(
         r.ops += 4096;
         counter.fetch_add(4096, Ordering::Relaxed);
         i = (i + 4096) % stream.len();
-        if ctl.word(ctl::STOP).load(Ordering::Relaxed) != 0 {
+        // A worker whose parent died (killed, say) stops by itself rather than spin
+        // forever.
+        if ctl.word(ctl::STOP).load(Ordering::Relaxed) != 0 || orphaned(parent) {
             break;
         }
     }
@@ -697,4 +826,10 @@ fn run_thread(
     r.corrupt += timed.corrupt;
     r.errors += timed.errors;
     r
+}
+
+/// Whether the process that started this worker is gone (the worker has been
+/// re-parented).
+fn orphaned(parent: u32) -> bool {
+    std::os::unix::process::parent_id() != parent
 }

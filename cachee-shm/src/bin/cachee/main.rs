@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use args::{Args, Fail, NOT_FOUND, UNUSABLE, parse_duration, parse_num, parse_size, usage};
-use cachee_shm::{Options, Segment, destroy};
+use cachee_shm::{CacheError, Options, Segment, ShmError, destroy};
 
 const HELP: &str = "\
 usage:
@@ -81,7 +81,8 @@ fn create(mut a: Args) -> Result<(), Fail> {
     let size = a
         .option("size")?
         .ok_or_else(|| usage("create needs --size"))?;
-    let mut opts = Options::new().size(parse_size(&size)?);
+    let size = parse_size(&size)?;
+    let mut opts = Options::new().size(size);
     if let Some(v) = a.option("max-value")? {
         opts = opts.max_value(parse_size(&v)? as usize);
     }
@@ -106,7 +107,13 @@ fn create(mut a: Args) -> Result<(), Fail> {
     }
     let seg = a.positional_str("segment")?;
     a.done()?;
-    let s = Segment::create(&seg, &opts)?;
+    let s = Segment::create(&seg, &opts).map_err(|e| match e {
+        // The options ask for more than the size holds: an input error.
+        ShmError::Cache(CacheError::RegionTooSmall { .. }) => {
+            usage(format!("--size {size} is too small for these options: {e}"))
+        }
+        e => e.into(),
+    })?;
     let fp = s.cache().footprint(32, 256);
     println!(
         "created {} ({} bytes, {} shards, keys up to {} B, values up to {} B; holds ≈{} entries of 32 B keys and 256 B values)",
