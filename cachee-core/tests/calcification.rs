@@ -49,7 +49,7 @@ fn run(
 
 #[test]
 fn a_shift_to_large_values_recovers_the_fresh_hit_ratio() {
-    let (small_ops, large_ops) = common::pick((400_000, 200_000), (300, 250));
+    let (small_ops, large_ops) = common::pick((400_000, 200_000), (500, 250));
 
     let aged = common::region(REGION);
     let c = Cache::format(cachee_core::Words::from(&aged[..]), &config()).unwrap();
@@ -77,8 +77,12 @@ fn a_shift_to_large_values_recovers_the_fresh_hit_ratio() {
         baseline > 0.3,
         "the baseline workload must be cacheable ({baseline:.3})"
     );
+    // Within 10% natively. Under miri the phases are a few hundred operations (the
+    // ratio is measured over 125 reads), too few for that precision: there the
+    // bound is 20%, which still fails for a calcified cache (a handful of hits).
+    let tolerance = common::pick(0.9, 0.8);
     assert!(
-        shifted >= baseline * 0.9,
+        shifted >= baseline * tolerance,
         "calcified: {shifted:.3} vs fresh {baseline:.3}"
     );
 }

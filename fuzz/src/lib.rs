@@ -23,7 +23,7 @@
 //! found. Environment knobs: `CACHEE_FUZZ_STRICT` ([`known_bugs`]),
 //! `CACHEE_FUZZ_HANG_SECS` ([`watchdog`]), `CACHEE_FUZZ_TRACE` ([`trace`]),
 //! `CACHEE_FUZZ_DISCOVER` ([`known_bugs`]). Notes on running them:
-//! `docs/verification-fuzz-notes.md`.
+//! `docs/verification.md`.
 
 pub mod common;
 pub mod concurrent;
