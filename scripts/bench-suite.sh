@@ -15,11 +15,14 @@ if [[ ${1:-} == --quick ]]; then quick=1; shift; fi
 out=${1:-docs/bench}
 mkdir -p "$out"
 
+# rep: repeats of the headline workload (its table shows medians); the other
+# workloads run once each (their rows are for shape, not for quoting to 5%).
 if (( quick )); then
   dur=0.5 lat=200K rep=1 big=1M
 else
   dur=3 lat=2M rep=3 big=10M
 fi
+rep_other=${BENCH_REPEAT_OTHER:-1}
 
 cargo build --release -p cachee-bench
 bench=target/release/cachee-bench
@@ -44,7 +47,7 @@ if (( cores > 2 )); then threads=1,2,$cores; fi
 all=cachee,cachee-checksum,cachee-shm,cachee-shm-procs,quick_cache,quick_cache-arc,moka,mini-moka,lru,lru-sharded,redis,redis-pipe16,memcached,memcached-pipe16
 inproc=cachee,cachee-shm,quick_cache,quick_cache-arc,moka,mini-moka,lru-sharded
 
-run() { # name, then cachee-bench run arguments
+run() { # name, then cachee-bench run arguments (a later --repeat overrides $rep)
   local name=$1; shift
   echo "== $name"
   "$bench" run --duration "$dur" --latency-ops "$lat" --repeat "$rep" --out "$out/$name" "$@"
@@ -53,13 +56,13 @@ run() { # name, then cachee-bench run arguments
 # The headline workload: 1M entries × 256 B, Zipf 0.99, 95:5, every contender.
 run main --contenders "$all" --threads "$threads" --entries 1M --value-size 256
 # The other workloads, in-process contenders.
-run mixed-50-50 --contenders "$inproc" --threads "$threads" --entries 1M --value-size 256 --read-ratio 0.5
-run uniform --contenders "$inproc" --threads "$threads" --entries 1M --value-size 256 --zipf 0
-run values-64 --contenders "$inproc" --threads "$threads" --entries 1M --value-size 64
-run values-4k --contenders "$inproc" --threads "$threads" --entries 100K --value-size 4096
+run mixed-50-50 --repeat "$rep_other" --contenders "$inproc" --threads "$threads" --entries 1M --value-size 256 --read-ratio 0.5
+run uniform --repeat "$rep_other" --contenders "$inproc" --threads "$threads" --entries 1M --value-size 256 --zipf 0
+run values-64 --repeat "$rep_other" --contenders "$inproc" --threads "$threads" --entries 1M --value-size 64
+run values-4k --repeat "$rep_other" --contenders "$inproc" --threads "$threads" --entries 100K --value-size 4096
 run "entries-$big" --contenders cachee,quick_cache,quick_cache-arc,moka --threads "$threads" --entries "$big" --value-size 256 --repeat 1
 # Equal memory: every contender gets the bytes cachee needs for 1M entries.
-run equal-memory --contenders "$inproc" --threads 1 --memory 290M --value-size 256
+run equal-memory --repeat "$rep_other" --contenders "$inproc" --threads 1 --memory 290M --value-size 256
 
 # Hit ratio: the OLTP trace at equal entries and equal memory, Zipf at equal memory.
 "$bench" hit-ratio --trace oltp --out "$out/hit-ratio"

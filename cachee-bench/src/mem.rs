@@ -67,6 +67,15 @@ pub fn rss() -> u64 {
     pages * 4096
 }
 
+/// The machine's online CPUs. Not `available_parallelism`, which honours the calling
+/// thread's affinity mask: after `pin(0)` it answers 1, and every thread pinned by
+/// index would land on CPU 0.
+pub fn cpus() -> usize {
+    // SAFETY: `sysconf` reads a system constant; it has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
+}
+
 /// Pins the calling thread to `cpu` (best effort).
 pub fn pin(cpu: usize) {
     // SAFETY: `set` is a plain bitmask on the stack; `sched_setaffinity(0, ..)` affects

@@ -162,7 +162,7 @@ fn run_threads<T: Send>(
     f: impl Fn(&mut dyn Worker, &[u64], &[u8]) -> T + Sync,
 ) -> Vec<T> {
     let barrier = Barrier::new(streams.len());
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = mem::cpus();
     std::thread::scope(|sc| {
         let handles: Vec<_> = streams
             .iter()

@@ -149,7 +149,7 @@ fn run(c: &CacheeShm, name: &str, procs: usize, p: &Params) {
 
 /// A worker process: attaches, warms up, then runs each pass when told to.
 pub fn worker(name: &str, index: usize, p: &Params) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = mem::cpus();
     mem::pin(index % cpus);
     let c = CacheeShm::open(name);
     let mut w = c.worker();
