@@ -1022,7 +1022,14 @@ impl<'a> Runner<'a> {
                     r.key == k && self.live(&k).is_some_and(|e| e.generation == r.generation);
                 (r.token, fresh, false, false)
             }
-            Tok::Remembered(i) => (CasToken::from_u64(i as u64), false, false, false),
+            // Nothing remembered yet: the number itself is the token. It may be the
+            // key's real token (a fresh cache's first entry has a small one), so it
+            // counts as fresh exactly when it equals it, as for `Garbage`.
+            Tok::Remembered(i) => {
+                let peek = self.get_entry_checked(&k);
+                let fresh = peek.is_some_and(|h| h.token.to_u64() == i as u64);
+                (CasToken::from_u64(i as u64), fresh, false, peek.is_some())
+            }
             Tok::Garbage(g) => {
                 let peek = self.get_entry_checked(&k);
                 let fresh = peek.is_some_and(|h| h.token.to_u64() == g);
