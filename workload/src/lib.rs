@@ -31,11 +31,13 @@
 pub mod hist;
 pub mod model;
 pub mod rng;
+pub mod stamp;
 pub mod trace;
 pub mod zipf;
 
 pub use hist::Histogram;
 pub use model::{HitStats, Lru, simulate_belady, simulate_infinite, simulate_lru};
 pub use rng::Rng;
+pub use stamp::{check_stamp, stamped};
 pub use trace::{TraceError, load_lis, load_oltp, oltp_trace_path};
 pub use zipf::{Zipf, ZipfError, scramble};

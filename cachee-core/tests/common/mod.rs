@@ -116,30 +116,5 @@ pub fn get<R: cachee_core::Region, H: Hooks>(c: &Cache<R, H>, key: &[u8]) -> Opt
         .map(|n| buf[..n].to_vec())
 }
 
-/// A value that encodes its key and a generation, so that a reader can tell a right
-/// value from a wrong or torn one.
-pub fn stamped(key: u64, generation: u64, len: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(len);
-    let mut x = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ generation;
-    while v.len() < len {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    if len >= 16 {
-        v[..8].copy_from_slice(&key.to_le_bytes());
-        v[8..16].copy_from_slice(&generation.to_le_bytes());
-    }
-    v
-}
-
-/// Checks a stamped value: returns its generation if it is intact and for `key`.
-pub fn check_stamp(key: u64, v: &[u8]) -> Option<u64> {
-    if v.len() < 16 || v[..8] != key.to_le_bytes() {
-        return None;
-    }
-    let generation = u64::from_le_bytes(v[8..16].try_into().ok()?);
-    (stamped(key, generation, v.len()) == v).then_some(generation)
-}
+#[allow(unused_imports)] // not every test file uses them
+pub use workload::{check_stamp, stamped};
